@@ -1,0 +1,3 @@
+from cmp.cli import main
+
+main()

@@ -1,0 +1,275 @@
+"""Operations a client may call, with their argument models.
+
+Each operation is an :class:`Op`: its name, the model its ``args`` must
+satisfy, the token roles that may call it at all, and the events it may
+cause.  Finer rules (only *this* session's host, only the guest who made a
+request) are the daemon's.  ``docs/PROTOCOL.md`` explains each one;
+``docs/protocol.schema.json`` is generated from this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InvalidArgs
+from .models import RepeatMode, RequestAction, RequestState
+
+__all__ = [
+    "OPS",
+    "Op",
+    "validate_args",
+]
+
+DAY_S = 86_400
+SessionId = Annotated[str, Field(pattern=r"^[a-z0-9]{4,32}$")]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+Uri = Annotated[str, Field(min_length=1, max_length=4096)]
+Title = Annotated[str, Field(min_length=1, max_length=300)]
+Duration = Annotated[int, Field(ge=1, le=48 * 3_600_000)]
+Position = Annotated[int, Field(ge=0, le=100_000)]
+RowId = Annotated[int, Field(ge=1, le=2**62)]
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoArgs(Args):
+    pass
+
+
+class SessionArgs(Args):
+    session: SessionId
+
+
+class AuthArgs(Args):
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class TimeArgs(Args):
+    #: Echoed back untouched, so a client needs no bookkeeping of its own.
+    client_send_ms: float | None = None
+
+
+class TokenIssueArgs(Args):
+    role: Literal["host", "admin"] = "host"
+    name: Name
+    ttl_s: Annotated[int, Field(ge=60, le=3650 * DAY_S)] = 30 * DAY_S
+
+
+class TokenRevokeArgs(Args):
+    jti: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SessionCreateArgs(Args):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class SessionJoinArgs(Args):
+    code: Annotated[str, Field(min_length=4, max_length=32)]
+    name: Name
+    ttl_s: Annotated[int, Field(ge=60, le=30 * DAY_S)] = DAY_S
+
+
+class SessionKickArgs(SessionArgs):
+    user: RowId
+
+
+class PlaylistAddArgs(SessionArgs):
+    uri: Uri
+    title: Title | None = None
+    duration_ms: Duration | None = None
+    #: Insert before this index; appended when absent.
+    position: Position | None = None
+
+
+class ItemArgs(SessionArgs):
+    item: RowId
+
+
+class PlaylistMoveArgs(ItemArgs):
+    position: Position
+
+
+class ItemDurationArgs(ItemArgs):
+    duration_ms: Duration
+
+
+class RequestChangeArgs(SessionArgs):
+    action: RequestAction
+    uri: Uri | None = None
+    title: Title | None = None
+    duration_ms: Duration | None = None
+    item: RowId | None = None
+    position: Position | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_action(self) -> RequestChangeArgs:
+        needed = {"add": {"uri"}, "remove": {"item"}, "move": {"item", "position"}}
+        allowed = {
+            "add": {"uri", "title", "duration_ms", "position"},
+            "remove": {"item"},
+            "move": {"item", "position"},
+        }
+        given = {
+            name
+            for name in ("uri", "title", "duration_ms", "item", "position")
+            if getattr(self, name) is not None
+        }
+        missing = needed[self.action] - given
+        extra = given - allowed[self.action]
+        if missing:
+            raise ValueError(f"{self.action} needs {', '.join(sorted(missing))}")
+        if extra:
+            raise ValueError(f"{self.action} does not take {', '.join(sorted(extra))}")
+        return self
+
+
+class RequestIdArgs(SessionArgs):
+    request: RowId
+
+
+class RequestRejectArgs(RequestIdArgs):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+
+class RequestListArgs(SessionArgs):
+    state: RequestState | None = None
+
+
+class PlaybackCommandArgs(SessionArgs):
+    action: Literal["play", "pause", "seek", "skip_next", "skip_prev"]
+    #: For ``seek`` (required) and ``play`` (start the item there).
+    position_ms: Annotated[int, Field(ge=0, le=48 * 3_600_000)] | None = None
+    #: For ``play``: jump to this item.
+    item: RowId | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_action(self) -> PlaybackCommandArgs:
+        if self.action == "seek" and self.position_ms is None:
+            raise ValueError("seek needs position_ms")
+        if self.action not in ("seek", "play") and self.position_ms is not None:
+            raise ValueError(f"{self.action} does not take position_ms")
+        if self.action != "play" and self.item is not None:
+            raise ValueError(f"{self.action} does not take item")
+        return self
+
+
+class PlaybackRepeatArgs(SessionArgs):
+    mode: RepeatMode
+
+
+class SubscribeArgs(SessionArgs):
+    #: The last rev the client saw; the reply is followed by every later event.
+    since_rev: Annotated[int, Field(ge=0)] | None = None
+
+
+ANYONE = ("admin", "host", "guest")
+HOSTS = ("admin", "host")
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    args: type[Args]
+    #: Token roles that may call it; an empty tuple means no token is needed.
+    roles: tuple[str, ...]
+    events: tuple[str, ...] = ()
+    summary: str = ""
+
+
+_OPS = [
+    Op("auth", AuthArgs, (), summary="Authenticate this connection with a token."),
+    Op("time", TimeArgs, (), summary="Daemon receive and send timestamps for clock estimation."),
+    Op("token_issue", TokenIssueArgs, ("admin",), summary="Issue a host or admin token."),
+    Op("token_list", NoArgs, ("admin",), summary="List every token with its state."),
+    Op("token_revoke", TokenRevokeArgs, ("admin",), summary="Revoke a token by its id."),
+    Op(
+        "session_create", SessionCreateArgs, HOSTS, ("session_update",),
+        summary="Create a session; the caller becomes its host.",
+    ),
+    Op(
+        "session_join", SessionJoinArgs, (), ("member_update",),
+        summary="Join by invite code; returns a guest token for that session.",
+    ),
+    Op("session_get", SessionArgs, ANYONE, summary="A full snapshot of one session."),
+    Op("session_list", NoArgs, ANYONE, summary="The sessions the caller belongs to."),
+    Op("session_leave", SessionArgs, ANYONE, ("member_update",), summary="Leave a session."),
+    Op(
+        "session_kick", SessionKickArgs, HOSTS, ("member_update",),
+        summary="Remove a guest and revoke their tokens.",
+    ),
+    Op(
+        "session_rotate_invite", SessionArgs, HOSTS, ("session_update",),
+        summary="Replace the invite code; the old one stops working.",
+    ),
+    Op("session_end", SessionArgs, HOSTS, ("session_update",), summary="End the session."),
+    Op(
+        "playlist_add", PlaylistAddArgs, HOSTS, ("playlist_update",),
+        summary="Add an item to the playlist.",
+    ),
+    Op(
+        "playlist_remove", ItemArgs, HOSTS, ("playlist_update", "playback_state"),
+        summary="Remove an item.",
+    ),
+    Op("playlist_move", PlaylistMoveArgs, HOSTS, ("playlist_update",), summary="Move an item."),
+    Op(
+        "playlist_clear", SessionArgs, HOSTS, ("playlist_update", "playback_state"),
+        summary="Remove every item and stop.",
+    ),
+    Op(
+        "item_duration", ItemDurationArgs, ANYONE, ("playlist_update",),
+        summary="Report an item's duration when it was not known.",
+    ),
+    Op(
+        "request_playlist_change", RequestChangeArgs, ANYONE, ("request_update",),
+        summary="Ask the host to add, remove or move an item.",
+    ),
+    Op(
+        "request_approve", RequestIdArgs, HOSTS, ("request_update", "playlist_update"),
+        summary="Approve a pending request and apply it.",
+    ),
+    Op(
+        "request_reject", RequestRejectArgs, HOSTS, ("request_update",),
+        summary="Reject a pending request.",
+    ),
+    Op(
+        "request_withdraw", RequestIdArgs, ANYONE, ("request_update",),
+        summary="Withdraw one's own pending request.",
+    ),
+    Op("request_list", RequestListArgs, ANYONE, summary="List a session's requests."),
+    Op(
+        "playback_command", PlaybackCommandArgs, HOSTS, ("playback_state",),
+        summary="play, pause, seek, skip_next or skip_prev.",
+    ),
+    Op(
+        "playback_repeat", PlaybackRepeatArgs, HOSTS, ("playback_state",),
+        summary="Set repeat to off, all or one.",
+    ),
+    Op("subscribe", SubscribeArgs, ANYONE, summary="Receive the session's events from a rev."),
+    Op("unsubscribe", SessionArgs, ANYONE, summary="Stop receiving a session's events."),
+]
+
+OPS: dict[str, Op] = {op.name: op for op in _OPS}
+
+
+def validate_args(op: Op, args: Any) -> Args:
+    """Check ``args`` against the op's model; raise :class:`InvalidArgs`."""
+    try:
+        return op.args.model_validate(args)
+    except ValidationError as exc:
+        problems = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]) or "args",
+                "problem": error["msg"],
+            }
+            for error in exc.errors(include_url=False, include_context=False)
+        ]
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise InvalidArgs(
+            f"invalid arguments for {op.name}: {summary}",
+            details={"errors": problems},
+        ) from None

@@ -1,0 +1,1 @@
+"""cmpd, cmp's daemon."""

@@ -1,0 +1,96 @@
+"""``cmpd``: the daemon's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .config import ConfigError, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="cmpd",
+    help="cmp's daemon: owns sessions, playlists and the shared timeline.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """cmp's daemon: owns sessions, playlists and the shared timeline."""
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env CMP_HOST].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on; 0 picks a free one [env CMP_PORT].")
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the database, secret and admin token live [env CMP_STATE_DIR]."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy database URL [env DATABASE_URL]; default SQLite in the state dir."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config file [env CMP_CONFIG].")
+    ] = None,
+    lead_ms: Annotated[
+        int | None, typer.Option(help="Delay before play/seek/skip take effect [env CMP_LEAD_MS].")
+    ] = None,
+    max_frame_bytes: Annotated[
+        int | None, typer.Option(help="Largest request frame accepted [env CMP_MAX_FRAME_BYTES].")
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error [env CMP_LOG_LEVEL].")
+    ] = None,
+) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
+    flags = {
+        "host": host,
+        "port": port,
+        "state_dir": state_dir,
+        "database_url": db,
+        "lead_ms": lead_ms,
+        "max_frame_bytes": max_frame_bytes,
+        "log_level": log_level,
+    }
+    try:
+        settings = load_settings(flags=flags, config_file=config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"cmpd: config: {problem}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    from .app import Daemon
+
+    def ready(daemon: Daemon) -> None:
+        logging.getLogger("cmpd").info(
+            "serving on %s; state in %s; admin token in %s",
+            daemon.url,
+            settings.state_dir,
+            daemon.admin_token_file or "(not written: an admin exists already)",
+        )
+
+    try:
+        asyncio.run(Daemon(settings).serve_forever(on_ready=ready))
+    except OSError as exc:
+        typer.echo(f"cmpd: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    app()
