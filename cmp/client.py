@@ -126,8 +126,9 @@ class Client:
         if self.reconnect:
             self._runner = asyncio.create_task(self._run_reconnecting(), name="cmp-client")
             waiter = asyncio.create_task(self._connected.wait())
-            done, _ = await asyncio.wait(
-                {waiter, self._runner}, timeout=self._open_timeout,
+            await asyncio.wait(
+                {waiter, self._runner},
+                timeout=self._open_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             waiter.cancel()
@@ -135,7 +136,9 @@ class Client:
                 raise self._fatal
             if not self._connected.is_set():
                 await self.close()
-                raise Unreachable(f"cannot reach the daemon at {self.url}", details={"url": self.url})
+                raise Unreachable(
+                    f"cannot reach the daemon at {self.url}", details={"url": self.url}
+                )
             return self
         try:
             ws = await connect(self.url, **self._connect_kwargs())
@@ -259,9 +262,7 @@ class Client:
         except ConnectionClosed:
             raise ConnectionLost(f"connection to {self.url} lost") from None
         except TimeoutError:
-            raise CmpError(
-                f"no reply to {op} within {self.timeout:g} s", code="timeout"
-            ) from None
+            raise CmpError(f"no reply to {op} within {self.timeout:g} s", code="timeout") from None
         finally:
             self._pending.pop(request_id, None)
             self._on_result.pop(request_id, None)
@@ -272,7 +273,9 @@ class Client:
             raise ConnectionLost(f"not connected to {self.url}")
         await self._ws.send(text)
 
-    async def time_probe(self, now: Callable[[], float] = time.time) -> tuple[float, float, float, float]:
+    async def time_probe(
+        self, now: Callable[[], float] = time.time
+    ) -> tuple[float, float, float, float]:
         """One NTP-style probe: (client send, daemon receive, daemon send, client receive), ms."""
         sent = now() * 1000
         result = await self.call("time", client_send_ms=sent)
@@ -296,7 +299,12 @@ class Client:
                 snapshot = result["snapshot"]
                 self.views[session] = SessionView.from_snapshot(snapshot)
                 self._push(
-                    {"type": "snapshot", "session": session, "rev": snapshot["rev"], "data": snapshot}
+                    {
+                        "type": "snapshot",
+                        "session": session,
+                        "rev": snapshot["rev"],
+                        "data": snapshot,
+                    }
                 )
 
         await self._call("subscribe", args, on_result=install)
@@ -324,14 +332,17 @@ class Client:
         if "type" in frame:
             self._on_event(frame)
             return
-        future = self._pending.pop(frame.get("id"), None) if "id" in frame else None
-        if future is None or future.done():
-            if frame.get("ok") is False and frame.get("id") is None:
+        request_id = frame.get("id")
+        if not isinstance(request_id, int):
+            if frame.get("ok") is False:
                 log.warning("daemon error: %s", frame.get("error"))
+            return
+        future = self._pending.pop(request_id, None)
+        if future is None or future.done():
             return
         if frame.get("ok"):
             result = frame.get("result") or {}
-            hook = self._on_result.pop(frame["id"], None)
+            hook = self._on_result.pop(request_id, None)
             if hook is not None:
                 hook(result)
             future.set_result(result)

@@ -58,7 +58,9 @@ class Daemon:
             )
             self.admin_token_file = await service.bootstrap_admin()
             scheduler = Scheduler(service, self.clock)
-            self._server = Server(service=service, hub=hub, clock=self.clock, settings=self.settings)
+            self._server = Server(
+                service=service, hub=hub, clock=self.clock, settings=self.settings
+            )
             await self._server.start()
             self._tasks.append(asyncio.create_task(scheduler.run(), name="cmpd-scheduler"))
         except BaseException:

@@ -39,11 +39,11 @@ def run(
     ] = None,
     db: Annotated[
         str | None,
-        typer.Option(help="SQLAlchemy database URL [env DATABASE_URL]; default SQLite in the state dir."),
+        typer.Option(
+            help="SQLAlchemy database URL [env DATABASE_URL]; default SQLite in the state dir."
+        ),
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="TOML config file [env CMP_CONFIG].")
-    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file [env CMP_CONFIG].")] = None,
     lead_ms: Annotated[
         int | None, typer.Option(help="Delay before play/seek/skip take effect [env CMP_LEAD_MS].")
     ] = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from typing import Any
 
 from .clock import Clock
 from .service import Service
@@ -76,8 +77,7 @@ class Scheduler:
 
     async def _sleep(self) -> None:
         """Until the earliest deadline, or until poked."""
-        wake = asyncio.ensure_future(self._wake.wait())
-        waits: set[asyncio.Future[object]] = {wake}
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
         if self._heap:
             waits.add(asyncio.ensure_future(self._clock.sleep_until(self._heap[0][0])))
         try:

@@ -43,7 +43,7 @@ SLOW_CONSUMER_CLOSE = 4008
 class Connection:
     """A client connection as the service sees it (a :class:`~daemon.hub.Peer`)."""
 
-    __slots__ = ("bucket", "caller", "remote", "subscriptions", "ws", "__weakref__")
+    __slots__ = ("__weakref__", "bucket", "caller", "remote", "subscriptions", "ws")
 
     def __init__(self, ws: ServerConnection, remote: str, bucket: Bucket) -> None:
         self.ws = ws
@@ -232,4 +232,3 @@ def _remote(ws: ServerConnection) -> str:
     if isinstance(address, tuple) and address:
         return str(address[0])
     return str(address)
-

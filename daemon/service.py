@@ -175,7 +175,9 @@ class Service:
         except Exception:
             log.exception("op %s failed", name)
             self.errors_total["internal"] += 1
-            peer.send(encode_error(request.id, InternalError("internal error; nothing was changed")))
+            peer.send(
+                encode_error(request.id, InternalError("internal error; nothing was changed"))
+            )
 
     def _check_role(self, caller: Caller | None, request: Request) -> None:
         roles = request.op.roles

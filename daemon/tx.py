@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from cmp.core.errors import AuthError, Conflict, Forbidden, NotFound
 from cmp.core.models import PlaybackInfo
 from cmp.core.protocol import Event
@@ -23,7 +21,7 @@ from .auth import Caller, TokenSigner
 from .config import Settings
 from .hub import Hub
 from .ratelimit import KeyedBuckets
-from .store import queries
+from .store import Connection, queries
 from .store.queries import Row
 
 __all__ = ["Tx", "not_found"]
@@ -31,7 +29,7 @@ __all__ = ["Tx", "not_found"]
 
 @dataclass
 class Tx:
-    conn: AsyncConnection
+    conn: Connection
     caller: Caller | None
     now_ms: int
     settings: Settings
@@ -81,9 +79,7 @@ class Tx:
 
     @property
     def is_active_member(self) -> bool:
-        return (
-            self.member is not None and self.member.left_at_ms is None and not self.member.kicked
-        )
+        return self.member is not None and self.member.left_at_ms is None and not self.member.kicked
 
     @property
     def is_host(self) -> bool:

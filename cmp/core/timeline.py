@@ -44,7 +44,9 @@ class Track(Protocol):
 
 
 def initial(repeat: RepeatMode = "off", now_ms: int = 0) -> PlaybackInfo:
-    return PlaybackInfo(item=None, status="stopped", position_ms=0, anchor_at_ms=now_ms, repeat=repeat)
+    return PlaybackInfo(
+        item=None, status="stopped", position_ms=0, anchor_at_ms=now_ms, repeat=repeat
+    )
 
 
 def position_at(state: PlaybackInfo, now_ms: int) -> int:
@@ -81,7 +83,12 @@ def _duration(playlist: Sequence[Track], item: int | None) -> int | None:
 
 def _start(state: PlaybackInfo, item: int, position_ms: int, at_ms: int) -> PlaybackInfo:
     return state.model_copy(
-        update={"item": item, "status": "playing", "position_ms": position_ms, "anchor_at_ms": at_ms}
+        update={
+            "item": item,
+            "status": "playing",
+            "position_ms": position_ms,
+            "anchor_at_ms": at_ms,
+        }
     )
 
 
@@ -118,8 +125,10 @@ def play(
         return state
     elif state.item is not None and _index(playlist, state.item) is not None:
         target = state.item
-        start = position_ms if position_ms is not None else (
-            0 if state.status == "stopped" else position_at(state, now_ms)
+        start = (
+            position_ms
+            if position_ms is not None
+            else (0 if state.status == "stopped" else position_at(state, now_ms))
         )
     elif playlist:
         target, start = playlist[0].id, position_ms or 0
@@ -133,7 +142,11 @@ def pause(state: PlaybackInfo, now_ms: int) -> PlaybackInfo:
     if state.status != "playing":
         return state
     return state.model_copy(
-        update={"status": "paused", "position_ms": position_at(state, now_ms), "anchor_at_ms": now_ms}
+        update={
+            "status": "paused",
+            "position_ms": position_at(state, now_ms),
+            "anchor_at_ms": now_ms,
+        }
     )
 
 

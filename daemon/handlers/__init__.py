@@ -41,4 +41,3 @@ def load_all() -> dict[str, Handler]:
     if missing:
         raise RuntimeError(f"ops without a handler: {sorted(missing)}")
     return HANDLERS
-

@@ -62,6 +62,7 @@ async def auto_advance(tx: Tx) -> int | None:
         return None
     if due > tx.now_ms:
         return due
-    await tx.set_playback(timeline.advance(state, playlist, tx.now_ms, tx.lead_ms))
-    new_duration = next((i.duration_ms for i in playlist if i.id == tx.playback.item), None)
-    return timeline.advance_due_at(tx.playback, new_duration, tx.lead_ms)
+    new = timeline.advance(state, playlist, tx.now_ms, tx.lead_ms)
+    await tx.set_playback(new)
+    new_duration = next((item.duration_ms for item in playlist if item.id == new.item), None)
+    return timeline.advance_due_at(new, new_duration, tx.lead_ms)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from cmp.core import timeline
 from cmp.core.errors import AuthError, Conflict, Forbidden, RateLimited
 from cmp.core.models import Snapshot
 from cmp.core.ops import NoArgs, SessionArgs, SessionCreateArgs, SessionJoinArgs, SessionKickArgs
 
 from ..hub import Hub
-from ..store import queries
+from ..store import Connection, queries
 from ..store.queries import Row
 from ..tx import Tx, not_found
 from . import handler
@@ -37,7 +35,7 @@ def normalize_invite(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch not in "- ")
 
 
-async def build_snapshot(conn: AsyncConnection, row: Row, *, with_code: bool) -> Snapshot:
+async def build_snapshot(conn: Connection, row: Row, *, with_code: bool) -> Snapshot:
     return Snapshot(
         session=queries.session_info(row, with_code=with_code),
         members=await queries.list_members(conn, row.id),

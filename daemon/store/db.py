@@ -87,7 +87,9 @@ class Store:
             await conn.execute(
                 sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             )
-            current = (await conn.execute(sa.text("SELECT max(version) FROM schema_version"))).scalar()
+            current = (
+                await conn.execute(sa.text("SELECT max(version) FROM schema_version"))
+            ).scalar()
         found = int(current or 0)
         if found > SCHEMA_VERSION:
             raise RuntimeError(

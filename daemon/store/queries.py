@@ -180,7 +180,7 @@ _TOKEN_COLUMNS = (
 )
 
 
-def _token_info(row: Row) -> TokenInfo:
+def _token_info(row: Any) -> TokenInfo:
     return TokenInfo(
         jti=row.jti,
         user=row.user_id,
@@ -206,7 +206,7 @@ async def has_admin(conn: AsyncConnection) -> bool:
 
 async def list_tokens(conn: AsyncConnection) -> list[TokenInfo]:
     query = sa.select(*_TOKEN_COLUMNS).join(users, users.c.id == tokens.c.user_id)
-    rows = await conn.execute(query.order_by(tokens.c.issued_at_ms, tokens.c.jti))
+    rows = await conn.execute(query.order_by(tokens.c.issued_at_ms, tokens.c.user_id))
     return [_token_info(row) for row in rows]
 
 
@@ -273,12 +273,16 @@ async def sessions_of_user(conn: AsyncConnection, user_id: int) -> Sequence[Row]
 
 
 async def playing_sessions(conn: AsyncConnection) -> Sequence[Row]:
-    query = sa.select(sessions).where(sessions.c.status == "playing", sessions.c.ended_at_ms.is_(None))
+    query = sa.select(sessions).where(
+        sessions.c.status == "playing", sessions.c.ended_at_ms.is_(None)
+    )
     return (await conn.execute(query)).all()
 
 
 async def get_member(conn: AsyncConnection, session_id: str, user_id: int) -> Row | None:
-    query = sa.select(members).where(members.c.session_id == session_id, members.c.user_id == user_id)
+    query = sa.select(members).where(
+        members.c.session_id == session_id, members.c.user_id == user_id
+    )
     return (await conn.execute(query)).first()
 
 
@@ -286,7 +290,9 @@ async def insert_member(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(members.insert().values(kicked=False, **values))
 
 
-async def update_member(conn: AsyncConnection, session_id: str, user_id: int, **values: Any) -> None:
+async def update_member(
+    conn: AsyncConnection, session_id: str, user_id: int, **values: Any
+) -> None:
     await conn.execute(
         members.update()
         .where(members.c.session_id == session_id, members.c.user_id == user_id)
@@ -367,7 +373,9 @@ async def delete_item(conn: AsyncConnection, session_id: str, row: Row) -> None:
     await _shift(conn, session_id, row.position + 1, None, -1)
 
 
-async def move_item(conn: AsyncConnection, session_id: str, row: Row, position: int, count: int) -> int:
+async def move_item(
+    conn: AsyncConnection, session_id: str, row: Row, position: int, count: int
+) -> int:
     """Move the item so that it ends at ``position`` (clamped); return that index."""
     target = min(position, count - 1)
     if target > row.position:
