@@ -223,9 +223,10 @@ class Service:
             self._after(tx)
 
     def _after(self, tx: Tx) -> None:
+        self.hub.publish(tx.events)
+        # After publishing, so that a kicked guest still hears of the kick.
         for hook in tx.after_commit:
             hook(self.hub)
-        self.hub.publish(tx.events)
         timeline_moved = {e.session for e in tx.events if _moves_timeline(e)}
         for session in timeline_moved:
             self.on_timeline_change(session)

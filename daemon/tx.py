@@ -41,7 +41,7 @@ class Tx:
     member: Row | None = None
     playback: PlaybackInfo | None = None
     events: list[Event] = field(default_factory=list)
-    #: Run after the commit, before events are published (hub bookkeeping).
+    #: Run after the commit, once the events are published (hub bookkeeping).
     after_commit: list[Callable[[Hub], None]] = field(default_factory=list)
     rev: int = 0
 

@@ -25,7 +25,7 @@ async def add_item(
     position: int | None,
     added_by: int,
 ) -> tuple[ItemInfo, int]:
-    count = len(await queries.list_items(tx.conn, tx.session_id))
+    count = await queries.count_items(tx.conn, tx.session_id)
     item, index = await queries.insert_item(
         tx.conn,
         tx.session_id,
@@ -58,7 +58,7 @@ async def move_item(tx: Tx, item_id: int, position: int) -> int:
     row = await queries.get_item(tx.conn, tx.session_id, item_id)
     if row is None:
         raise not_found("item", item_id)
-    count = len(await queries.list_items(tx.conn, tx.session_id))
+    count = await queries.count_items(tx.conn, tx.session_id)
     index = await queries.move_item(tx.conn, tx.session_id, row, position, count)
     tx.emit("playlist_update", {"action": "move", "item_id": item_id, "position": index})
     return index

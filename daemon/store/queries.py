@@ -29,6 +29,7 @@ __all__ = [
     "Row",
     "append_event",
     "clear_items",
+    "count_items",
     "delete_item",
     "events_since",
     "get_item",
@@ -315,6 +316,11 @@ async def list_members(conn: AsyncConnection, session_id: str) -> list[MemberInf
 async def list_items(conn: AsyncConnection, session_id: str) -> list[ItemInfo]:
     query = sa.select(items).where(items.c.session_id == session_id).order_by(items.c.position)
     return [item_info(row) for row in await conn.execute(query)]
+
+
+async def count_items(conn: AsyncConnection, session_id: str) -> int:
+    query = sa.select(sa.func.count()).select_from(items).where(items.c.session_id == session_id)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def get_item(conn: AsyncConnection, session_id: str, item_id: int) -> Row | None:
