@@ -29,24 +29,20 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import process_exception as default_process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
-from .core.errors import AuthError, CmpError, error_from_wire
+from .core.errors import AuthError, CmpError, Unavailable, error_from_wire
 from .core.view import RevisionGap, SessionView
 
-__all__ = ["Client", "ConnectionLost", "Unreachable", "backoff"]
+__all__ = ["Client", "backoff"]
 
 log = logging.getLogger(__name__)
 
 
-class Unreachable(CmpError):
-    """The daemon could not be reached (client-side; code ``unreachable``)."""
-
-    default_code = "unreachable"
+def _unreachable(message: str, **kwargs: Any) -> Unavailable:
+    return Unavailable(message, code="unreachable", **kwargs)
 
 
-class ConnectionLost(CmpError):
-    """The connection dropped before the reply came (code ``connection_lost``)."""
-
-    default_code = "connection_lost"
+def _lost(message: str) -> Unavailable:
+    return Unavailable(message, code="connection_lost")
 
 
 def backoff(
@@ -122,7 +118,7 @@ class Client:
         }
 
     async def connect(self) -> Client:
-        """Open the connection; raise :class:`Unreachable` or an auth error."""
+        """Open the connection; raise :class:`~cmp.core.errors.Unavailable` or an auth error."""
         if self.reconnect:
             self._runner = asyncio.create_task(self._run_reconnecting(), name="cmp-client")
             waiter = asyncio.create_task(self._connected.wait())
@@ -136,7 +132,7 @@ class Client:
                 raise self._fatal
             if not self._connected.is_set():
                 await self.close()
-                raise Unreachable(
+                raise _unreachable(
                     f"cannot reach the daemon at {self.url}", details={"url": self.url}
                 )
             return self
@@ -145,7 +141,7 @@ class Client:
         except InvalidStatus as exc:
             raise _auth_error(exc) from None
         except (OSError, TimeoutError, InvalidURI, WebSocketException) as exc:
-            raise Unreachable(
+            raise _unreachable(
                 f"cannot reach the daemon at {self.url}: {exc}", details={"url": self.url}
             ) from None
         self._attach(ws)
@@ -162,7 +158,7 @@ class Client:
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
-                future.set_exception(ConnectionLost(f"connection to {self.url} lost: {reason}"))
+                future.set_exception(_lost(f"connection to {self.url} lost: {reason}"))
 
     async def _read_once(self, ws: ClientConnection) -> None:
         try:
@@ -195,7 +191,7 @@ class Client:
         except InvalidStatus as exc:
             self._fatal = _auth_error(exc)
         except (InvalidURI, WebSocketException, OSError) as exc:
-            self._fatal = Unreachable(f"cannot reach the daemon at {self.url}: {exc}")
+            self._fatal = _unreachable(f"cannot reach the daemon at {self.url}: {exc}")
         finally:
             self._detach("client closed")
 
@@ -246,10 +242,10 @@ class Client:
             try:
                 await asyncio.wait_for(self._connected.wait(), self.timeout)
             except TimeoutError:
-                raise Unreachable(f"no connection to {self.url}") from None
+                raise _unreachable(f"no connection to {self.url}") from None
         ws = self._ws
         if ws is None:
-            raise ConnectionLost(f"not connected to {self.url}")
+            raise _lost(f"not connected to {self.url}")
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -260,7 +256,7 @@ class Client:
             await ws.send(frame)
             return await asyncio.wait_for(future, self.timeout)
         except ConnectionClosed:
-            raise ConnectionLost(f"connection to {self.url} lost") from None
+            raise _lost(f"connection to {self.url} lost") from None
         except TimeoutError:
             raise CmpError(f"no reply to {op} within {self.timeout:g} s", code="timeout") from None
         finally:
@@ -270,7 +266,7 @@ class Client:
     async def send_raw(self, text: str | bytes) -> None:
         """Send a frame as is (for tests of the daemon's input checks)."""
         if self._ws is None:
-            raise ConnectionLost(f"not connected to {self.url}")
+            raise _lost(f"not connected to {self.url}")
         await self._ws.send(text)
 
     async def time_probe(

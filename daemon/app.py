@@ -23,6 +23,8 @@ __all__ = ["Daemon"]
 
 log = logging.getLogger(__name__)
 
+SWEEP_EVERY_MS = 30_000
+
 
 class Daemon:
     """A running cmpd: ``async with Daemon(settings) as daemon: ...``."""
@@ -63,9 +65,18 @@ class Daemon:
             )
             await self._server.start()
             self._tasks.append(asyncio.create_task(scheduler.run(), name="cmpd-scheduler"))
+            self._tasks.append(asyncio.create_task(self._sweep(hub), name="cmpd-sweep"))
         except BaseException:
             await self.stop()
             raise
+
+    async def _sweep(self, hub: Hub) -> None:
+        """Every so often, stop sending events to connections whose token expired."""
+        while True:
+            await self.clock.sleep_until(self.clock.now_ms() + SWEEP_EVERY_MS)
+            dropped = hub.drop_expired(self.clock.now_ms())
+            if dropped:
+                log.info("unsubscribed %d connections with expired tokens", dropped)
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):

@@ -82,7 +82,8 @@ class TokenSigner:
             user=user,
             role=role,
             jti=secrets.token_urlsafe(12),
-            expires_at_ms=now_ms + ttl_s * 1000,
+            # JWT times are whole seconds; report exactly what the token says.
+            expires_at_ms=(now_ms // 1000 + ttl_s) * 1000,
             session=session,
             name=name,
         )

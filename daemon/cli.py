@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -75,6 +76,13 @@ def run(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
+    if settings.log_level != "debug":
+        # One line per connection opened or closed is noise in a journal.
+        logging.getLogger("websockets").setLevel(logging.WARNING)
+    else:
+        logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    # The database, its WAL and the secret are for cmpd's eyes only.
+    os.umask(0o077)
     from .app import Daemon
 
     def ready(daemon: Daemon) -> None:

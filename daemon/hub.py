@@ -66,6 +66,25 @@ class Hub:
             if peer.caller is not None and peer.caller.user == user:
                 self.remove(peer, session)
 
+    def drop_token(self, jti: str) -> None:
+        """Stop connections authenticated with a revoked token from seeing events."""
+        for peers in list(self._subscribers.values()):
+            for peer in list(peers):
+                if peer.caller is not None and peer.caller.jti == jti:
+                    self.drop(peer)
+
+    def drop_expired(self, now_ms: int) -> int:
+        """Unsubscribe connections whose token has expired; return how many."""
+        expired = {
+            peer
+            for peers in self._subscribers.values()
+            for peer in peers
+            if peer.caller is not None and peer.caller.expires_at_ms <= now_ms
+        }
+        for peer in expired:
+            self.drop(peer)
+        return len(expired)
+
     def subscriber_count(self) -> int:
         return sum(len(peers) for peers in self._subscribers.values())
 

@@ -11,6 +11,7 @@ that does not read its events is disconnected once its unsent data passes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -146,7 +147,7 @@ class Server:
             return connection.respond(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
             response = connection.respond(HTTPStatus.OK, self.metrics())
-            response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+            _content_type(response, "text/plain; version=0.0.4; charset=utf-8")
             return response
         authorization = request.headers.get("Authorization")
         if authorization is None:
@@ -159,7 +160,7 @@ class Server:
         except CmpError as exc:
             body = json.dumps({"ok": False, "error": exc.to_wire()}) + "\n"
             response = connection.respond(HTTPStatus.UNAUTHORIZED, body)
-            response.headers["Content-Type"] = "application/json"
+            _content_type(response, "application/json")
             return response
         return None
 
@@ -183,9 +184,15 @@ class Server:
     async def _receive(self, connection: Connection, message: str | bytes) -> None:
         received_ms = self.clock.precise_ms()
         frame = None
+        # Every frame counts, even one that turns out to be garbage; a refused
+        # frame is still decoded, if it can be, so that the refusal names its id.
+        refusal = self._allow(connection)
         try:
+            if refusal is not None:
+                with contextlib.suppress(CmpError):
+                    frame = parse_message(message, max_bytes=self.settings.max_frame_bytes)
+                raise RateLimited(refusal)
             frame = parse_message(message, max_bytes=self.settings.max_frame_bytes)
-            self._rate_limit(connection)
             request = parse_request(frame)
         except CmpError as exc:
             self.service.errors_total[exc.code] += 1
@@ -193,13 +200,15 @@ class Server:
             return
         await self.service.call(connection, request, received_ms)
 
-    def _rate_limit(self, connection: Connection) -> None:
+    def _allow(self, connection: Connection) -> str | None:
+        """None if the frame is within the rate limits, else why it is not."""
         now = self.clock.now_ms()
         if not connection.bucket.take(now):
-            raise RateLimited("too many requests on this connection; slow down")
+            return "too many requests on this connection; slow down"
         caller = connection.caller
         if caller is not None and not self._user_buckets.take(caller.user, now):
-            raise RateLimited("too many requests from this user; slow down")
+            return "too many requests from this user; slow down"
+        return None
 
     # -- metrics -----------------------------------------------------------------
 
@@ -225,6 +234,11 @@ class Server:
         for code, count in sorted(self.service.errors_total.items()):
             lines.append(f'cmpd_errors_total{{code="{code}"}} {count}')
         return "\n".join(lines) + "\n"
+
+
+def _content_type(response: Response, value: str) -> None:
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = value
 
 
 def _remote(ws: ServerConnection) -> str:

@@ -17,7 +17,9 @@ Exception tree::
     ├── Conflict             the state does not allow it now (session ended,
     │                        request already decided, ...)
     ├── RateLimited          too many requests or join attempts
-    └── InternalError        a bug or an unavailable database; nothing changed
+    ├── InternalError        a bug or an unavailable database; nothing changed
+    └── Unavailable          raised by clients, never sent: unreachable,
+                             connection_lost, timeout
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "NotFound",
     "ProtocolError",
     "RateLimited",
+    "Unavailable",
     "error_from_wire",
 ]
 
@@ -98,6 +101,12 @@ class InternalError(CmpError):
     default_code = "internal"
 
 
+class Unavailable(CmpError):
+    """The daemon could not be reached, or stopped answering (client side)."""
+
+    default_code = "unreachable"
+
+
 #: Every code the daemon may send, with the exception class it maps to.
 CODES: dict[str, type[CmpError]] = {
     "bad_json": ProtocolError,
@@ -116,6 +125,9 @@ CODES: dict[str, type[CmpError]] = {
     "session_ended": Conflict,
     "rate_limited": RateLimited,
     "internal": InternalError,
+    "unreachable": Unavailable,
+    "connection_lost": Unavailable,
+    "timeout": Unavailable,
 }
 
 

@@ -218,7 +218,13 @@ _OPS = [
         ("session_update",),
         summary="Replace the invite code; the old one stops working.",
     ),
-    Op("session_end", SessionArgs, HOSTS, ("session_update",), summary="End the session."),
+    Op(
+        "session_end",
+        SessionArgs,
+        HOSTS,
+        ("playback_state", "request_update", "session_update"),
+        summary="End the session: playback stops, pending requests are rejected.",
+    ),
     Op(
         "playlist_add",
         PlaylistAddArgs,
@@ -259,7 +265,7 @@ _OPS = [
         "request_approve",
         RequestIdArgs,
         HOSTS,
-        ("request_update", "playlist_update"),
+        ("request_update", "playlist_update", "playback_state"),
         summary="Approve a pending request and apply it.",
     ),
     Op(

@@ -62,7 +62,11 @@ class Event:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _valid_id(value: Any) -> bool:
@@ -91,9 +95,11 @@ def parse_message(message: str | bytes, *, max_bytes: int = DEFAULT_MAX_FRAME_BY
             details={"limit": max_bytes, "size": size},
         )
     try:
-        return json.loads(message)
+        return json.loads(message, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError("frame is not valid JSON", code="bad_json") from None
+    except RecursionError:
+        raise ProtocolError("frame is nested too deeply", code="bad_json") from None
 
 
 def parse_request(frame: Any) -> Request:

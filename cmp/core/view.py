@@ -4,7 +4,8 @@ Start from a snapshot (``session_get`` or a ``subscribe`` reply), then feed
 every event in order: the view checks that revs are consecutive, so a client
 knows at once when it missed something (and resubscribes from its ``rev``).
 Applying the events of a session to an old snapshot gives the same view as
-a fresh snapshot; the daemon's tests hold it to that.
+a fresh snapshot (the view also remembers requests decided since, where a
+snapshot lists only pending ones); the daemon's tests hold it to that.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ class SessionView:
             member = data["member"]
             self.members[member["user"]] = dict(member)
         elif kind == "session_update":
+            # Events never carry the invite code: keep the host's, unless rotated.
             code = self.session.get("invite_code")
             self.session = dict(data["session"])
-            if "invite_code" not in data["session"] and code is not None:
+            if data.get("action") != "invite_rotated" and code is not None:
                 self.session["invite_code"] = code
         self.rev = rev
 

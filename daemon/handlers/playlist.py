@@ -59,6 +59,8 @@ async def move_item(tx: Tx, item_id: int, position: int) -> int:
     if row is None:
         raise not_found("item", item_id)
     count = await queries.count_items(tx.conn, tx.session_id)
+    if min(position, count - 1) == row.position:
+        return int(row.position)  # already there: nothing changes
     index = await queries.move_item(tx.conn, tx.session_id, row, position, count)
     tx.emit("playlist_update", {"action": "move", "item_id": item_id, "position": index})
     return index

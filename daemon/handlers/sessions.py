@@ -24,6 +24,7 @@ __all__ = ["INVITE_ALPHABET", "build_snapshot", "new_invite_code", "normalize_in
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 INVITE_LENGTH = 10
 SESSION_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+SESSION_ENDED = "the session ended"
 
 
 def new_invite_code() -> str:
@@ -114,7 +115,7 @@ async def session_join(tx: Tx, args: SessionJoinArgs) -> dict[str, Any]:
     member = await queries.get_member(tx.conn, row.id, joined["user"])
     assert member is not None
     tx.emit("member_update", {"action": "join", "member": queries.member_info(member).model_dump()})
-    return {**joined, "session_name": row.name}
+    return {**joined, "session_name": row.name, "rev": tx.rev}
 
 
 @handler("session_get")
@@ -166,7 +167,7 @@ async def session_leave(tx: Tx, args: SessionArgs) -> dict[str, Any]:
     if tx.member.role == "host":
         raise Conflict("the host cannot leave the session; end it instead")
     await _member_left(tx, tx.who.user, action="leave")
-    return {"session": tx.session_id, "left": True}
+    return {"session": tx.session_id, "left": True, "rev": tx.rev}
 
 
 @handler("session_kick")
@@ -179,7 +180,7 @@ async def session_kick(tx: Tx, args: SessionKickArgs) -> dict[str, Any]:
     if member.role == "host":
         raise Forbidden("the host cannot be removed from the session")
     await _member_left(tx, args.user, action="kick")
-    return {"session": tx.session_id, "user": args.user, "kicked": True}
+    return {"session": tx.session_id, "user": args.user, "kicked": True, "rev": tx.rev}
 
 
 @handler("session_rotate_invite")
@@ -190,7 +191,7 @@ async def session_rotate_invite(tx: Tx, args: SessionArgs) -> dict[str, Any]:
     await queries.update_session(tx.conn, tx.session_id, invite_code=code)
     await _reload(tx)
     tx.emit("session_update", _session_data(tx, "invite_rotated"))
-    return {"session": tx.session_id, "invite_code": code}
+    return {"session": tx.session_id, "invite_code": code, "rev": tx.rev}
 
 
 @handler("session_end")
@@ -199,7 +200,26 @@ async def session_end(tx: Tx, args: SessionArgs) -> dict[str, Any]:
     tx.require_open()
     assert tx.playback is not None
     await tx.set_playback(timeline.initial(tx.playback.repeat, tx.now_ms))
+    # Nothing can be decided in an ended session: settle what is pending.
+    for request in await queries.list_requests(tx.conn, tx.session_id, "pending"):
+        await queries.update_request(
+            tx.conn,
+            request.id,
+            state="rejected",
+            decided_at_ms=tx.now_ms,
+            decided_by=tx.who.user,
+            reason=SESSION_ENDED,
+        )
+        rejected = request.model_copy(
+            update={
+                "state": "rejected",
+                "decided_at_ms": tx.now_ms,
+                "decided_by": tx.who.user,
+                "reason": SESSION_ENDED,
+            }
+        )
+        tx.emit("request_update", rejected.model_dump())
     await queries.update_session(tx.conn, tx.session_id, ended_at_ms=tx.now_ms)
     await _reload(tx)
     tx.emit("session_update", _session_data(tx, "end"))
-    return {"session": tx.session_id, "ended_at_ms": tx.now_ms}
+    return {"session": tx.session_id, "ended_at_ms": tx.now_ms, "rev": tx.rev}

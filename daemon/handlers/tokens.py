@@ -60,4 +60,5 @@ async def token_revoke(tx: Tx, args: TokenRevokeArgs) -> dict[str, Any]:
     if token is None:
         raise not_found("token", args.jti)
     revoked = await queries.revoke_token(tx.conn, args.jti, tx.now_ms)
+    tx.after_commit.append(lambda hub: hub.drop_token(args.jti))
     return {"jti": args.jti, "revoked": True, "already_revoked": not revoked}
