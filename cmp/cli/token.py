@@ -1,0 +1,75 @@
+"""``cmpc token``: issue, list and revoke tokens (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .context import state
+from .output import clock_time, emit, table
+from .units import parse_ttl
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Issue, list and revoke tokens (admin only).", no_args_is_help=True)
+
+
+@app.command("issue")
+def issue(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Who the token is for.")],
+    role: Annotated[str, typer.Option(help="host or admin.")] = "host",
+    ttl: Annotated[str, typer.Option(help="Lifetime: 3600, 30m, 12h, 7d, 2w.")] = "30d",
+) -> None:
+    """Issue a host (or admin) token and print it."""
+    cli = state(ctx)
+    if role not in ("host", "admin"):
+        raise typer.BadParameter("role must be host or admin", param_hint="--role")
+    ttl_s = parse_ttl(ttl)
+    issued: dict[str, Any] = cli.run(
+        lambda c: c.call("token_issue", role=role, name=name, ttl_s=ttl_s)
+    )
+
+    def human() -> None:
+        typer.echo(issued["token"])
+        typer.echo(
+            f"{issued['role']} token for {issued['name']} (id {issued['jti']}), "
+            f"expires {clock_time(issued['expires_at_ms'])}",
+            err=True,
+        )
+
+    emit(cli.json, issued, human)
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """List every token with its state."""
+    cli = state(ctx)
+    found: dict[str, Any] = cli.run(lambda c: c.call("token_list"))
+
+    def human() -> None:
+        rows = [
+            (
+                t["jti"],
+                t["name"],
+                t["role"],
+                t["session"] or "",
+                clock_time(t["expires_at_ms"]),
+                "revoked" if t["revoked_at_ms"] else "",
+            )
+            for t in found["tokens"]
+        ]
+        table(None, ["id", "name", "role", "session", "expires", "state"], rows)
+
+    emit(cli.json, found, human)
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The token's id.")]
+) -> None:
+    """Revoke a token: it stops working at once."""
+    cli = state(ctx)
+    result: dict[str, Any] = cli.run(lambda c: c.call("token_revoke", jti=token_id))
+    emit(cli.json, result, lambda: typer.echo(f"revoked {token_id}"))

@@ -1,0 +1,131 @@
+"""The terminal view behind ``cmpc watch`` (rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from cmp.core import timeline
+from cmp.core.models import PlaybackInfo
+from cmp.core.view import SessionView
+
+from .output import duration
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from cmp.client import Client
+
+__all__ = ["describe", "render", "run_view"]
+
+REFRESH_S = 0.25
+
+
+def describe(event: dict[str, Any], view: SessionView | None) -> str:
+    """One line of the activity log."""
+    kind, data = event["type"], event["data"]
+    names = view.members if view else {}
+
+    def who(user: Any) -> str:
+        member = names.get(user)
+        return str(member["name"]) if member else str(user)
+
+    if kind == "snapshot":
+        return f"synced at rev {event['rev']}"
+    if kind == "playback_state":
+        return f"playback {data['status']} item {data['item']} at {duration(data['position_ms'])}"
+    if kind == "playlist_update":
+        action = data["action"]
+        if action in ("add", "update"):
+            item = data["item"]
+            return f"{action} {item['title'] or item['uri']} by {who(item['added_by'])}"
+        if action == "clear":
+            return "playlist cleared"
+        return f"{action} item {data['item_id']}"
+    if kind == "request_update":
+        return f"request {data['id']} from {who(data['guest'])}: {data['action']} {data['state']}"
+    if kind == "member_update":
+        return f"{data['member']['name']} {data['action']}"
+    if kind == "session_update":
+        return f"session {data['action']}"
+    return str(kind)
+
+
+def render(view: SessionView, log: deque[str], now_ms: int) -> RenderableType:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
+    playback = PlaybackInfo.model_validate(view.playback)
+    items = {item["id"]: item for item in view.playlist}
+    current = items.get(playback.item) if playback.item is not None else None
+    position = timeline.position_at(playback, now_ms)
+    header = Text(f"{view.session['name']} · {playback.status} · repeat {playback.repeat}")
+    parts: list[RenderableType] = [header]
+    if current is not None:
+        length = current["duration_ms"]
+        parts.append(
+            Text(
+                f"▶ {current['title'] or current['uri']}  {duration(position)} / {duration(length)}"
+            )
+        )
+        if length:
+            parts.append(ProgressBar(total=length, completed=min(position, length), width=50))
+    playlist = Table(title="playlist", show_edge=False)
+    for column in ("", "id", "title", "length", "added by"):
+        playlist.add_column(column)
+    for item in view.playlist:
+        playlist.add_row(
+            "▶" if item["id"] == playback.item else "",
+            str(item["id"]),
+            item["title"] or item["uri"],
+            duration(item["duration_ms"]),
+            str(view.members.get(item["added_by"], {}).get("name", item["added_by"])),
+        )
+    parts.append(playlist)
+    pending = view.pending()
+    if pending:
+        requests = Table(title="pending requests", show_edge=False)
+        for column in ("id", "guest", "action", "what"):
+            requests.add_column(column)
+        for r in pending:
+            what = r.get("uri") or f"item {r.get('item')}"
+            requests.add_row(
+                str(r["id"]),
+                str(view.members.get(r["guest"], {}).get("name", r["guest"])),
+                r["action"],
+                what,
+            )
+        parts.append(requests)
+    members = ", ".join(m["name"] for m in view.members.values() if m["left_at_ms"] is None)
+    parts.append(Text(f"members: {members}"))
+    parts.append(Panel("\n".join(log) or "(no activity yet)", title="activity"))
+    return Group(*parts)
+
+
+async def run_view(client: Client, session: str, limit: int | None) -> None:
+    from rich.live import Live
+
+    view = await client.subscribe(session)
+    log: deque[str] = deque(maxlen=12)
+    seen = 0
+    with Live(render(view, log, _now()), auto_refresh=False) as live:
+        while limit is None or seen < limit:
+            try:
+                event = await client.next_event(REFRESH_S)
+            except TimeoutError:
+                event = None
+            if event is not None:
+                seen += 1
+                view = client.views.get(session, view)
+                log.append(describe(event, view))
+            live.update(render(view, log, _now()), refresh=True)
+        await asyncio.sleep(0)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
