@@ -78,6 +78,21 @@ class Daemon:
             if dropped:
                 log.info("unsubscribed %d connections with expired tokens", dropped)
 
+    async def issue_admin_token(self, name: str, ttl_s: int) -> str:
+        """Open the state and database (no server) and issue an admin token."""
+        state_dir = self.settings.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = Store(self.settings.db_url)
+        try:
+            await store.migrate()
+            signer = TokenSigner(load_or_create_secret(state_dir))
+            service = Service(
+                store=store, signer=signer, hub=Hub(), clock=self.clock, settings=self.settings
+            )
+            return await service.issue_admin_token(name, ttl_s)
+        finally:
+            await store.close()
+
     async def stop(self) -> None:
         for task in reversed(self._tasks):
             task.cancel()

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from .config import ConfigError, load_settings
+from .store.db import StoreError
 
 __all__ = ["app", "main"]
 
@@ -95,9 +96,42 @@ def run(
 
     try:
         asyncio.run(Daemon(settings).serve_forever(on_ready=ready))
-    except OSError as exc:
+    except (OSError, StoreError) as exc:
         typer.echo(f"cmpd: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("admin-token")
+def admin_token(
+    state_dir: Annotated[
+        Path | None, typer.Option(help="The daemon's state dir [env CMP_STATE_DIR].")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL [env DATABASE_URL].")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file [env CMP_CONFIG].")] = None,
+    name: Annotated[str, typer.Option(help="Name recorded with the token.")] = "admin",
+    ttl_days: Annotated[int, typer.Option(help="Lifetime in days.", min=1, max=3650)] = 365,
+) -> None:
+    """Print a new admin token (for when admin.token is lost, expired or revoked).
+
+    Needs read and write access to the daemon's state directory and database;
+    the daemon may keep running.
+    """
+    flags = {"state_dir": state_dir, "database_url": db}
+    try:
+        settings = load_settings(flags=flags, config_file=config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"cmpd: config: {problem}", err=True)
+        raise typer.Exit(2) from None
+    from .app import Daemon
+
+    os.umask(0o077)
+    try:
+        token = asyncio.run(Daemon(settings).issue_admin_token(name, ttl_days * 86_400))
+    except (OSError, StoreError) as exc:
+        typer.echo(f"cmpd: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)
 
 
 def main() -> None:

@@ -80,14 +80,21 @@ class Service:
         async with self.store.write() as conn:
             if await queries.has_admin(conn):
                 return path if path.exists() else None
-            tx = self._tx(conn, None, self.clock.now_ms())
-            issued = await issue_token(
-                tx, role="admin", name="admin", ttl_s=self.settings.admin_token_ttl_s
-            )
+            token = await self._issue_admin(conn, "admin", self.settings.admin_token_ttl_s)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as file:
-                file.write(issued["token"] + "\n")
+                file.write(token + "\n")
         return path
+
+    async def issue_admin_token(self, name: str, ttl_s: int) -> str:
+        """A new admin token, for an operator who lost theirs (``cmpd admin-token``)."""
+        async with self.store.write() as conn:
+            return await self._issue_admin(conn, name, ttl_s)
+
+    async def _issue_admin(self, conn: Any, name: str, ttl_s: int) -> str:
+        tx = self._tx(conn, None, self.clock.now_ms())
+        issued = await issue_token(tx, role="admin", name=name, ttl_s=ttl_s)
+        return str(issued["token"])
 
     # -- authentication ----------------------------------------------------------
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["SCHEMA_VERSION", "Store", "sqlite_url"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "sqlite_url"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,18 @@ def _migrations() -> list[tuple[int, str, str]]:
 
 
 SCHEMA_VERSION = _migrations()[-1][0]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used: a bad URL, a missing driver, a newer schema."""
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(url)
 
 
 def sqlite_url(path: Path) -> str:
@@ -71,7 +83,10 @@ class Store:
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        try:
+            self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use database URL {_safe(url)}: {exc}") from None
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -82,7 +97,7 @@ class Store:
         """Bring the schema up to :data:`SCHEMA_VERSION`; return the version found."""
         rowid = _ROWID.get(self.dialect)
         if rowid is None:
-            raise RuntimeError(f"unsupported database dialect {self.dialect!r}")
+            raise StoreError(f"unsupported database dialect {self.dialect!r}")
         async with self.engine.begin() as conn:
             await conn.execute(
                 sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -92,7 +107,7 @@ class Store:
             ).scalar()
         found = int(current or 0)
         if found > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise StoreError(
                 f"database schema version {found} is newer than this cmpd ({SCHEMA_VERSION})"
             )
         for version, name, script in _migrations():
