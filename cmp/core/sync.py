@@ -1,0 +1,66 @@
+"""The follower's correction policy: how to bring the player onto the timeline.
+
+Every tick the follower compares where the player is (corrected by the
+machine's output latency) with where the shared timeline says it should be.
+``error = expected - actual``: positive means the player is behind.
+
+- Small errors are corrected inaudibly with a proportional speed trim,
+  ``speed = 1 + error / tau``, clamped to ``max_trim``.
+- Large errors (``seek_above_ms``) get one exact seek, aimed ``lookahead_ms``
+  ahead to cover the time the seek itself takes.
+- No chatter: after a seek the policy waits ``settle_ms`` before it would seek
+  again, and only seeks again then if the error is still large.
+
+Pure: the caller passes the time in and applies the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Decision", "SyncPolicy", "SyncState"]
+
+SyncState = Literal["in_sync", "syncing", "seeking"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    speed: float
+    #: Seek to this position (ms) now, or None.
+    seek_to_ms: float | None
+    state: SyncState
+    error_ms: float
+
+
+@dataclass
+class SyncPolicy:
+    #: Errors above this are corrected by seeking.
+    seek_above_ms: float = 200.0
+    #: Errors within this count as in sync.
+    in_sync_ms: float = 2.0
+    #: Time constant of the speed trim: the error halves in about tau * ln 2.
+    tau_ms: float = 500.0
+    #: Largest speed change, as a fraction (0.05 = 5 %).
+    max_trim: float = 0.05
+    #: Seeks land this far ahead, to make up for the time a seek takes.
+    lookahead_ms: float = 3.0
+    #: After a seek, let it land for this long before judging again.
+    settle_ms: float = 300.0
+    _last_seek_at: float | None = None
+
+    def decide(self, *, expected_ms: float, actual_ms: float, now_ms: float) -> Decision:
+        error = expected_ms - actual_ms
+        settling = self._last_seek_at is not None and now_ms - self._last_seek_at < self.settle_ms
+        if settling:
+            return Decision(1.0, None, "seeking", error)
+        if abs(error) > self.seek_above_ms:
+            self._last_seek_at = now_ms
+            return Decision(1.0, expected_ms + self.lookahead_ms, "seeking", error)
+        trim = max(-self.max_trim, min(self.max_trim, error / self.tau_ms))
+        state: SyncState = "in_sync" if abs(error) <= self.in_sync_ms else "syncing"
+        return Decision(1.0 + trim, None, state, error)
+
+    def reset(self) -> None:
+        """Forget the last seek (a new item, a pause): judge afresh."""
+        self._last_seek_at = None
