@@ -29,7 +29,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     state_dir: Path = Path("state")
-    #: SQLAlchemy URL; empty means ``sqlite+aiosqlite:///<state_dir>/cmp.db``.
+    #: SQLAlchemy URL; empty means ``sqlite:///<state_dir>/cmp.db``.
     database_url: str = ""
     #: Commands that start sound take effect this long after the daemon sees them.
     lead_ms: int = 250
@@ -58,7 +58,7 @@ class Settings:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'cmp.db'}"
+        return self.database_url or f"sqlite:///{self.state_dir / 'cmp.db'}"
 
 
 _FIELDS = {field.name: field for field in fields(Settings)}

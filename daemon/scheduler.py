@@ -55,7 +55,10 @@ class Scheduler:
 
     async def _check(self, session: str) -> None:
         try:
-            self._set(session, await self._service.advance(session))
+            due = await self._service.advance_due(session)
+            if due is not None and due <= self._clock.now_ms():
+                due = await self._service.advance(session)
+            self._set(session, due)
         except Exception:
             log.exception("auto-advance of session %s failed; retrying in 1 s", session)
             self._set(session, self._clock.now_ms() + 1000)

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from cmp.core import timeline
 from cmp.core.errors import AuthError, CmpError, Forbidden, InternalError
 from cmp.core.ops import AuthArgs, SessionArgs, SessionJoinArgs, SubscribeArgs, TimeArgs
 from cmp.core.protocol import Event, Request, encode_error, encode_event, encode_result
@@ -46,6 +47,7 @@ READ_ONLY = frozenset({"session_get", "session_list", "request_list", "token_lis
 #: Events after which the auto-advance deadline may have moved.
 TIMELINE_EVENTS = frozenset({"playback_state"})
 PRUNE_EVERY = 100
+MAX_CACHED_TOKENS = 100_000
 
 
 class Service:
@@ -69,6 +71,8 @@ class Service:
         self.join_limiter = KeyedBuckets(per_min / 60, per_min)
         #: Told which sessions' timelines changed (the scheduler).
         self.on_timeline_change: Callable[[str], None] = lambda session: None
+        #: Tokens checked against the database and not revoked since: jti -> user.
+        self._valid_tokens: dict[str, int] = {}
         self.requests_total: Counter[str] = Counter()
         self.errors_total: Counter[str] = Counter()
 
@@ -116,11 +120,22 @@ class Service:
         )
 
     async def _check_token(self, conn: Any, caller: Caller, now_ms: int) -> None:
+        """Expired or revoked since the connection authenticated?
+
+        Revocations go through this daemon, which forgets the token at once
+        (see :meth:`_after`), so a token found valid once is not looked up
+        again on every request.
+        """
         if caller.expires_at_ms <= now_ms:
             raise AuthError("token has expired", code="token_expired")
+        if caller.jti in self._valid_tokens:
+            return
         row = await queries.get_token(conn, caller.jti)
         if row is None or row.revoked_at_ms is not None:
             raise AuthError("token has been revoked", code="token_revoked")
+        if len(self._valid_tokens) >= MAX_CACHED_TOKENS:
+            self._valid_tokens.clear()
+        self._valid_tokens[caller.jti] = caller.user
 
     # -- requests ----------------------------------------------------------------
 
@@ -230,6 +245,12 @@ class Service:
             self._after(tx)
 
     def _after(self, tx: Tx) -> None:
+        for jti in tx.revoked_jtis:
+            self._valid_tokens.pop(jti, None)
+        if tx.revoked_users:
+            users = set(tx.revoked_users)
+            for jti in [j for j, user in self._valid_tokens.items() if user in users]:
+                del self._valid_tokens[jti]
         self.hub.publish(tx.events)
         # After publishing, so that a kicked guest still hears of the kick.
         for hook in tx.after_commit:
@@ -239,7 +260,7 @@ class Service:
             self.on_timeline_change(session)
 
     async def _persist(self, tx: Tx) -> None:
-        await queries.update_session(tx.conn, tx.session_id, rev=tx.rev)
+        await queries.set_rev(tx.conn, tx.session_id, tx.rev)
         for event in tx.events:
             await queries.append_event(tx.conn, event, tx.now_ms)
         first = tx.events[0].rev
@@ -273,6 +294,16 @@ class Service:
             for event in missed:
                 peer.send(encode_event(event))
             self.hub.add(peer, args.session)
+
+    async def advance_due(self, session: str) -> int | None:
+        """When ``session`` should next auto-advance, read without a write lock."""
+        async with self.store.read() as conn:
+            row = await queries.get_session(conn, session)
+            if row is None or row.ended_at_ms is not None or row.status != "playing":
+                return None
+            item = await queries.get_item(conn, session, row.item_id)
+        duration = None if item is None else item.duration_ms
+        return timeline.advance_due_at(queries.playback_info(row), duration, self.settings.lead_ms)
 
     async def advance(self, session: str) -> int | None:
         """Auto-advance ``session`` if its item has run out; return the next deadline."""

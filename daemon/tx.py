@@ -38,11 +38,14 @@ class Tx:
     #: Failed invite codes per client address (session_join only).
     join_limiter: KeyedBuckets | None = None
     session: Row | None = None
-    member: Row | None = None
+    member: queries.Membership | None = None
     playback: PlaybackInfo | None = None
     events: list[Event] = field(default_factory=list)
     #: Run after the commit, once the events are published (hub bookkeeping).
     after_commit: list[Callable[[Hub], None]] = field(default_factory=list)
+    #: Tokens this transaction revoked, by id or by user (for the token cache).
+    revoked_jtis: list[str] = field(default_factory=list)
+    revoked_users: list[int] = field(default_factory=list)
     rev: int = 0
 
     # -- who is calling ----------------------------------------------------------
@@ -67,13 +70,15 @@ class Tx:
         caller = self.who
         if caller.session is not None and caller.session != session_id:
             raise Forbidden("this token is for another session", details={"session": session_id})
-        row = await queries.get_session(self.conn, session_id, lock=lock)
+        row, member = await queries.session_with_member(
+            self.conn, session_id, caller.user, lock=lock
+        )
         if row is None:
             raise not_found("session", session_id)
         self.session = row
         self.rev = int(row.rev)
         self.playback = queries.playback_info(row)
-        self.member = await queries.get_member(self.conn, session_id, caller.user)
+        self.member = member
         if not caller.is_admin and not self.is_active_member:
             raise Forbidden("you are not a member of this session", details={"session": session_id})
 

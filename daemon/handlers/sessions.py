@@ -155,6 +155,7 @@ async def _member_left(tx: Tx, user: int, *, action: str) -> None:
     assert member is not None
     if member.role == "guest":
         await queries.revoke_user_tokens(tx.conn, user, tx.now_ms)
+        tx.revoked_users.append(user)
     tx.emit("member_update", {"action": action, "member": queries.member_info(member).model_dump()})
     tx.after_commit.append(_drop_user(tx.session_id, user))
 

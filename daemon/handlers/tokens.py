@@ -61,4 +61,5 @@ async def token_revoke(tx: Tx, args: TokenRevokeArgs) -> dict[str, Any]:
         raise not_found("token", args.jti)
     revoked = await queries.revoke_token(tx.conn, args.jti, tx.now_ms)
     tx.after_commit.append(lambda hub: hub.drop_token(args.jti))
+    tx.revoked_jtis.append(args.jti)
     return {"jti": args.jti, "revoked": True, "already_revoked": not revoked}

@@ -1,9 +1,9 @@
 """Opening the database, migrating it, and running transactions.
 
-SQLite (the default, through aiosqlite) runs in WAL mode with
-``synchronous=NORMAL``: a committed transaction survives the daemon being
-killed at any point.  Writers on one SQLite file are serialised by this
-process; PostgreSQL (``postgresql+asyncpg://``) uses row locks instead.
+SQLite (the default) runs in WAL mode with ``synchronous=NORMAL``: a
+committed transaction survives the daemon being killed at any point.
+Writers on one SQLite file are serialised by this process; PostgreSQL
+(``postgresql+asyncpg://``) uses row locks instead.
 """
 
 from __future__ import annotations
@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "sqlite_url"]
+__all__ = ["SCHEMA_VERSION", "Connection", "Store", "StoreError", "sqlite_url"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How long a write waits for another process holding the SQLite lock.
+BUSY_TIMEOUT_MS = 5_000
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -58,7 +62,7 @@ def _safe(url: str) -> str:
 
 
 def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
+    return f"sqlite:///{path}"
 
 
 def _statements(script: str) -> list[str]:
@@ -71,25 +75,80 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
+def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, say where transactions begin.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+
+class Connection(Protocol):
+    """What queries see: an open transaction that executes statements."""
+
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]: ...
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+
+class _InlineConnection:
+    """A synchronous SQLite connection behind the async face queries expect.
+
+    A statement on a local SQLite file takes microseconds, less than handing
+    it to another thread and back (measured: the whole of a playlist change
+    costs less than the thread hops it made through aiosqlite).  So the
+    default SQLite store runs each transaction inline; it never waits on
+    anything but the disk.
+    """
+
+    __slots__ = ("sync",)
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.sync = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        return self.sync.execute(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self.sync, *args)
+
+
 class Store:
-    """The daemon's database: one engine, migrations, transactions."""
+    """The daemon's database: engine, migrations, transactions.
+
+    ``sqlite:///PATH`` (the default) runs statements inline on a synchronous
+    engine; ``sqlite+aiosqlite:///PATH`` and ``postgresql+asyncpg://...`` go
+    through SQLAlchemy's async engine.
+    """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"echo": echo}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
+        self._sync: sa.Engine | None = None
+        self._async: AsyncEngine | None = None
         try:
-            self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+            parsed = sa.make_url(url)
+            if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+                self._sync = sa.create_engine(
+                    url, echo=echo, connect_args={"check_same_thread": False}
+                )
+                engine: sa.Engine = self._sync
+            else:
+                connect_args = {"timeout": 30} if parsed.get_backend_name() == "sqlite" else {}
+                self._async = create_async_engine(url, echo=echo, connect_args=connect_args)
+                engine = self._async.sync_engine
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use database URL {_safe(url)}: {exc}") from None
-        self.dialect = self.engine.dialect.name
+        self.dialect = engine.dialect.name
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            if self._sync is not None:
+                event.listen(engine, "connect", _sqlite_own_transactions)
+                event.listen(engine, "begin", _sqlite_begin)
         # One writer at a time for SQLite; PostgreSQL locks rows instead.
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
@@ -98,7 +157,7 @@ class Store:
         rowid = _ROWID.get(self.dialect)
         if rowid is None:
             raise StoreError(f"unsupported database dialect {self.dialect!r}")
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(
                 sa.text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             )
@@ -114,7 +173,7 @@ class Store:
             if version <= found:
                 continue
             log.info("applying migration %s", name)
-            async with self.engine.begin() as conn:
+            async with self.write() as conn:
                 for statement in _statements(script.replace("{rowid}", rowid)):
                     await conn.execute(sa.text(statement))
                 await conn.execute(
@@ -123,23 +182,43 @@ class Store:
         return found
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Connection]:
         """A read-write transaction, committed when the block exits cleanly."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            assert self._async is not None
+            async with self._async.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        async with self._write_lock:
+            if self._sync is not None:
+                with self._sync.connect() as sync:
+                    sync.info["write"] = True
+                    try:
+                        with sync.begin():
+                            yield _InlineConnection(sync)
+                    finally:
+                        sync.info["write"] = False
+            else:
+                assert self._async is not None
+                async with self._async.begin() as conn:
+                    yield conn
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+    async def read(self) -> AsyncIterator[Connection]:
+        if self._sync is not None:
+            with self._sync.connect() as sync:
+                yield _InlineConnection(sync)
+            return
+        assert self._async is not None
+        async with self._async.connect() as conn:
             yield conn
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._sync is not None:
+            self._sync.dispose()
+        if self._async is not None:
+            await self._async.dispose()

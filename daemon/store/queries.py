@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cmp.core.models import (
     ItemInfo,
@@ -23,9 +22,11 @@ from cmp.core.models import (
 )
 from cmp.core.protocol import Event
 
+from .db import Connection
 from .schema import events, items, members, requests, sessions, tokens, users
 
 __all__ = [
+    "Membership",
     "Row",
     "append_event",
     "clear_items",
@@ -59,8 +60,10 @@ __all__ = [
     "revoke_user_tokens",
     "session_by_code",
     "session_info",
+    "session_with_member",
     "sessions_of_user",
     "set_playback",
+    "set_rev",
     "update_item_duration",
     "update_member",
     "update_request",
@@ -139,7 +142,7 @@ def request_info(row: Row) -> RequestInfo:
 
 
 async def insert_user(
-    conn: AsyncConnection, *, name: str, role: str, session_id: str | None, now_ms: int
+    conn: Connection, *, name: str, role: str, session_id: str | None, now_ms: int
 ) -> int:
     result = await conn.execute(
         users.insert().values(name=name, role=role, session_id=session_id, created_at_ms=now_ms)
@@ -148,7 +151,7 @@ async def insert_user(
 
 
 async def insert_token(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     jti: str,
     user_id: int,
@@ -194,24 +197,32 @@ def _token_info(row: Any) -> TokenInfo:
     )
 
 
-async def get_token(conn: AsyncConnection, jti: str) -> TokenInfo | None:
-    query = sa.select(*_TOKEN_COLUMNS).join(users, users.c.id == tokens.c.user_id)
-    row = (await conn.execute(query.where(tokens.c.jti == jti))).first()
+# The statements every request runs are built once: building a statement
+# costs more than SQLite takes to run it.
+_GET_TOKEN = (
+    sa.select(*_TOKEN_COLUMNS)
+    .join(users, users.c.id == tokens.c.user_id)
+    .where(tokens.c.jti == sa.bindparam("p_jti"))
+)
+
+
+async def get_token(conn: Connection, jti: str) -> TokenInfo | None:
+    row = (await conn.execute(_GET_TOKEN, {"p_jti": jti})).first()
     return None if row is None else _token_info(row)
 
 
-async def has_admin(conn: AsyncConnection) -> bool:
+async def has_admin(conn: Connection) -> bool:
     query = sa.select(users.c.id).where(users.c.role == "admin").limit(1)
     return (await conn.execute(query)).first() is not None
 
 
-async def list_tokens(conn: AsyncConnection) -> list[TokenInfo]:
+async def list_tokens(conn: Connection) -> list[TokenInfo]:
     query = sa.select(*_TOKEN_COLUMNS).join(users, users.c.id == tokens.c.user_id)
     rows = await conn.execute(query.order_by(tokens.c.issued_at_ms, tokens.c.user_id))
     return [_token_info(row) for row in rows]
 
 
-async def revoke_token(conn: AsyncConnection, jti: str, now_ms: int) -> bool:
+async def revoke_token(conn: Connection, jti: str, now_ms: int) -> bool:
     result = await conn.execute(
         tokens.update()
         .where(tokens.c.jti == jti, tokens.c.revoked_at_ms.is_(None))
@@ -220,7 +231,7 @@ async def revoke_token(conn: AsyncConnection, jti: str, now_ms: int) -> bool:
     return bool(result.rowcount)
 
 
-async def revoke_user_tokens(conn: AsyncConnection, user_id: int, now_ms: int) -> None:
+async def revoke_user_tokens(conn: Connection, user_id: int, now_ms: int) -> None:
     await conn.execute(
         tokens.update()
         .where(tokens.c.user_id == user_id, tokens.c.revoked_at_ms.is_(None))
@@ -231,27 +242,78 @@ async def revoke_user_tokens(conn: AsyncConnection, user_id: int, now_ms: int) -
 # -- sessions and members ------------------------------------------------------
 
 
-async def insert_session(conn: AsyncConnection, **values: Any) -> None:
+async def insert_session(conn: Connection, **values: Any) -> None:
     await conn.execute(sessions.insert().values(**values))
 
 
-async def get_session(conn: AsyncConnection, session_id: str, *, lock: bool = False) -> Row | None:
+async def get_session(conn: Connection, session_id: str, *, lock: bool = False) -> Row | None:
     query = sa.select(sessions).where(sessions.c.id == session_id)
     if lock:
         query = query.with_for_update()
     return (await conn.execute(query)).first()
 
 
-async def session_by_code(conn: AsyncConnection, code: str) -> Row | None:
+class Membership(NamedTuple):
+    role: str
+    left_at_ms: int | None
+    kicked: bool
+
+
+_SESSION_WITH_MEMBER = (
+    sa.select(
+        sessions,
+        members.c.role.label("member_role"),
+        members.c.left_at_ms.label("member_left_at_ms"),
+        members.c.kicked.label("member_kicked"),
+    )
+    .select_from(
+        sessions.outerjoin(
+            members,
+            sa.and_(
+                members.c.session_id == sessions.c.id,
+                members.c.user_id == sa.bindparam("p_user"),
+            ),
+        )
+    )
+    .where(sessions.c.id == sa.bindparam("p_session"))
+)
+_SESSION_WITH_MEMBER_LOCKED = _SESSION_WITH_MEMBER.with_for_update(of=sessions)
+
+
+async def session_with_member(
+    conn: Connection, session_id: str, user_id: int, *, lock: bool = False
+) -> tuple[Row | None, Membership | None]:
+    """The session row and the user's membership in it, in one statement."""
+    query = _SESSION_WITH_MEMBER_LOCKED if lock else _SESSION_WITH_MEMBER
+    row = (await conn.execute(query, {"p_user": user_id, "p_session": session_id})).first()
+    if row is None:
+        return None, None
+    if row.member_role is None:
+        return row, None
+    return row, Membership(row.member_role, row.member_left_at_ms, bool(row.member_kicked))
+
+
+async def session_by_code(conn: Connection, code: str) -> Row | None:
     query = sa.select(sessions).where(sessions.c.invite_code == code)
     return (await conn.execute(query)).first()
 
 
-async def update_session(conn: AsyncConnection, session_id: str, **values: Any) -> None:
+async def update_session(conn: Connection, session_id: str, **values: Any) -> None:
     await conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
 
 
-async def set_playback(conn: AsyncConnection, session_id: str, state: PlaybackInfo) -> None:
+_SET_REV = (
+    sessions.update()
+    .where(sessions.c.id == sa.bindparam("p_session"))
+    .values(rev=sa.bindparam("p_rev"))
+)
+
+
+async def set_rev(conn: Connection, session_id: str, rev: int) -> None:
+    await conn.execute(_SET_REV, {"p_session": session_id, "p_rev": rev})
+
+
+async def set_playback(conn: Connection, session_id: str, state: PlaybackInfo) -> None:
     await update_session(
         conn,
         session_id,
@@ -263,7 +325,7 @@ async def set_playback(conn: AsyncConnection, session_id: str, state: PlaybackIn
     )
 
 
-async def sessions_of_user(conn: AsyncConnection, user_id: int) -> Sequence[Row]:
+async def sessions_of_user(conn: Connection, user_id: int) -> Sequence[Row]:
     query = (
         sa.select(sessions, members.c.role.label("member_role"))
         .join(members, members.c.session_id == sessions.c.id)
@@ -273,27 +335,25 @@ async def sessions_of_user(conn: AsyncConnection, user_id: int) -> Sequence[Row]
     return (await conn.execute(query)).all()
 
 
-async def playing_sessions(conn: AsyncConnection) -> Sequence[Row]:
+async def playing_sessions(conn: Connection) -> Sequence[Row]:
     query = sa.select(sessions).where(
         sessions.c.status == "playing", sessions.c.ended_at_ms.is_(None)
     )
     return (await conn.execute(query)).all()
 
 
-async def get_member(conn: AsyncConnection, session_id: str, user_id: int) -> Row | None:
+async def get_member(conn: Connection, session_id: str, user_id: int) -> Row | None:
     query = sa.select(members).where(
         members.c.session_id == session_id, members.c.user_id == user_id
     )
     return (await conn.execute(query)).first()
 
 
-async def insert_member(conn: AsyncConnection, **values: Any) -> None:
+async def insert_member(conn: Connection, **values: Any) -> None:
     await conn.execute(members.insert().values(kicked=False, **values))
 
 
-async def update_member(
-    conn: AsyncConnection, session_id: str, user_id: int, **values: Any
-) -> None:
+async def update_member(conn: Connection, session_id: str, user_id: int, **values: Any) -> None:
     await conn.execute(
         members.update()
         .where(members.c.session_id == session_id, members.c.user_id == user_id)
@@ -301,7 +361,7 @@ async def update_member(
     )
 
 
-async def list_members(conn: AsyncConnection, session_id: str) -> list[MemberInfo]:
+async def list_members(conn: Connection, session_id: str) -> list[MemberInfo]:
     query = (
         sa.select(members)
         .where(members.c.session_id == session_id)
@@ -313,22 +373,28 @@ async def list_members(conn: AsyncConnection, session_id: str) -> list[MemberInf
 # -- playlist ------------------------------------------------------------------
 
 
-async def list_items(conn: AsyncConnection, session_id: str) -> list[ItemInfo]:
+async def list_items(conn: Connection, session_id: str) -> list[ItemInfo]:
     query = sa.select(items).where(items.c.session_id == session_id).order_by(items.c.position)
     return [item_info(row) for row in await conn.execute(query)]
 
 
-async def count_items(conn: AsyncConnection, session_id: str) -> int:
-    query = sa.select(sa.func.count()).select_from(items).where(items.c.session_id == session_id)
-    return int((await conn.execute(query)).scalar_one())
+_COUNT_ITEMS = (
+    sa.select(sa.func.count())
+    .select_from(items)
+    .where(items.c.session_id == sa.bindparam("p_session"))
+)
 
 
-async def get_item(conn: AsyncConnection, session_id: str, item_id: int) -> Row | None:
+async def count_items(conn: Connection, session_id: str) -> int:
+    return int((await conn.execute(_COUNT_ITEMS, {"p_session": session_id})).scalar_one())
+
+
+async def get_item(conn: Connection, session_id: str, item_id: int) -> Row | None:
     query = sa.select(items).where(items.c.session_id == session_id, items.c.id == item_id)
     return (await conn.execute(query)).first()
 
 
-async def _shift(conn: AsyncConnection, session_id: str, lo: int, hi: int | None, by: int) -> None:
+async def _shift(conn: Connection, session_id: str, lo: int, hi: int | None, by: int) -> None:
     """Add ``by`` to the positions in ``[lo, hi]`` (``hi`` None: to the end)."""
     where = [items.c.session_id == session_id, items.c.position >= lo]
     if hi is not None:
@@ -336,8 +402,11 @@ async def _shift(conn: AsyncConnection, session_id: str, lo: int, hi: int | None
     await conn.execute(items.update().where(*where).values(position=items.c.position + by))
 
 
+_INSERT_ITEM = items.insert()
+
+
 async def insert_item(
-    conn: AsyncConnection,
+    conn: Connection,
     session_id: str,
     *,
     position: int | None,
@@ -353,15 +422,16 @@ async def insert_item(
     if index < count:
         await _shift(conn, session_id, index, None, 1)
     result = await conn.execute(
-        items.insert().values(
-            session_id=session_id,
-            position=index,
-            uri=uri,
-            title=title,
-            duration_ms=duration_ms,
-            added_by=added_by,
-            added_at_ms=now_ms,
-        )
+        _INSERT_ITEM,
+        {
+            "session_id": session_id,
+            "position": index,
+            "uri": uri,
+            "title": title,
+            "duration_ms": duration_ms,
+            "added_by": added_by,
+            "added_at_ms": now_ms,
+        },
     )
     item = ItemInfo(
         id=int(result.inserted_primary_key[0]),  # type: ignore[index]
@@ -374,14 +444,12 @@ async def insert_item(
     return item, index
 
 
-async def delete_item(conn: AsyncConnection, session_id: str, row: Row) -> None:
+async def delete_item(conn: Connection, session_id: str, row: Row) -> None:
     await conn.execute(items.delete().where(items.c.id == row.id))
     await _shift(conn, session_id, row.position + 1, None, -1)
 
 
-async def move_item(
-    conn: AsyncConnection, session_id: str, row: Row, position: int, count: int
-) -> int:
+async def move_item(conn: Connection, session_id: str, row: Row, position: int, count: int) -> int:
     """Move the item so that it ends at ``position`` (clamped); return that index."""
     target = min(position, count - 1)
     if target > row.position:
@@ -392,35 +460,35 @@ async def move_item(
     return target
 
 
-async def clear_items(conn: AsyncConnection, session_id: str) -> None:
+async def clear_items(conn: Connection, session_id: str) -> None:
     await conn.execute(items.delete().where(items.c.session_id == session_id))
 
 
-async def update_item_duration(conn: AsyncConnection, item_id: int, duration_ms: int) -> None:
+async def update_item_duration(conn: Connection, item_id: int, duration_ms: int) -> None:
     await conn.execute(items.update().where(items.c.id == item_id).values(duration_ms=duration_ms))
 
 
 # -- requests ------------------------------------------------------------------
 
 
-async def insert_request(conn: AsyncConnection, **values: Any) -> int:
+async def insert_request(conn: Connection, **values: Any) -> int:
     result = await conn.execute(requests.insert().values(state="pending", **values))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-async def get_request(conn: AsyncConnection, session_id: str, request_id: int) -> Row | None:
+async def get_request(conn: Connection, session_id: str, request_id: int) -> Row | None:
     query = sa.select(requests).where(
         requests.c.session_id == session_id, requests.c.id == request_id
     )
     return (await conn.execute(query)).first()
 
 
-async def update_request(conn: AsyncConnection, request_id: int, **values: Any) -> None:
+async def update_request(conn: Connection, request_id: int, **values: Any) -> None:
     await conn.execute(requests.update().where(requests.c.id == request_id).values(**values))
 
 
 async def list_requests(
-    conn: AsyncConnection, session_id: str, state: str | None = None
+    conn: Connection, session_id: str, state: str | None = None
 ) -> list[RequestInfo]:
     query = sa.select(requests).where(requests.c.session_id == session_id)
     if state is not None:
@@ -431,19 +499,23 @@ async def list_requests(
 # -- the event log -------------------------------------------------------------
 
 
-async def append_event(conn: AsyncConnection, event: Event, now_ms: int) -> None:
+_INSERT_EVENT = events.insert()
+
+
+async def append_event(conn: Connection, event: Event, now_ms: int) -> None:
     await conn.execute(
-        events.insert().values(
-            session_id=event.session,
-            rev=event.rev,
-            type=event.type,
-            data=json.dumps(event.data, separators=(",", ":")),
-            at_ms=now_ms,
-        )
+        _INSERT_EVENT,
+        {
+            "session_id": event.session,
+            "rev": event.rev,
+            "type": event.type,
+            "data": json.dumps(event.data, separators=(",", ":")),
+            "at_ms": now_ms,
+        },
     )
 
 
-async def events_since(conn: AsyncConnection, session_id: str, rev: int) -> list[Event]:
+async def events_since(conn: Connection, session_id: str, rev: int) -> list[Event]:
     query = (
         sa.select(events.c.rev, events.c.type, events.c.data)
         .where(events.c.session_id == session_id, events.c.rev > rev)
@@ -455,13 +527,13 @@ async def events_since(conn: AsyncConnection, session_id: str, rev: int) -> list
     ]
 
 
-async def oldest_rev(conn: AsyncConnection, session_id: str) -> int | None:
+async def oldest_rev(conn: Connection, session_id: str) -> int | None:
     query = sa.select(sa.func.min(events.c.rev)).where(events.c.session_id == session_id)
     value = (await conn.execute(query)).scalar()
     return None if value is None else int(value)
 
 
-async def prune_events(conn: AsyncConnection, session_id: str, keep_after: int) -> None:
+async def prune_events(conn: Connection, session_id: str, keep_after: int) -> None:
     await conn.execute(
         events.delete().where(events.c.session_id == session_id, events.c.rev <= keep_after)
     )

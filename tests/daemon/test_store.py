@@ -7,11 +7,17 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from daemon.store import schema
-from daemon.store.db import SCHEMA_VERSION, Store, sqlite_url
+import pytest
+
+from daemon.store.db import SCHEMA_VERSION, Store
+
+# The default runs SQLite inline; aiosqlite stays available by URL.
+DRIVERS = pytest.mark.parametrize("scheme", ["sqlite", "sqlite+aiosqlite"])
 
 
-async def test_migrations_match_schema_module(tmp_path: Path) -> None:
-    store = Store(sqlite_url(tmp_path / "cmp.db"))
+@DRIVERS
+async def test_migrations_match_schema_module(tmp_path: Path, scheme: str) -> None:
+    store = Store(f"{scheme}:///{tmp_path / 'cmp.db'}")
     try:
         assert await store.migrate() == 0
         async with store.read() as conn:
@@ -30,10 +36,11 @@ async def test_migrations_match_schema_module(tmp_path: Path) -> None:
     assert journal == "wal"
 
 
-async def test_migrate_again_is_a_no_op(tmp_path: Path) -> None:
+@DRIVERS
+async def test_migrate_again_is_a_no_op(tmp_path: Path, scheme: str) -> None:
     path = tmp_path / "cmp.db"
     for expected_found in (0, SCHEMA_VERSION):
-        store = Store(sqlite_url(path))
+        store = Store(f"{scheme}:///{path}")
         try:
             assert await store.migrate() == expected_found
         finally:
@@ -55,3 +62,22 @@ def _columns(conn: sa.Connection) -> dict[str, tuple[dict[str, bool], list[str]]
         }
         found[name] = (columns, key)
     return found
+
+
+async def test_the_daemon_also_runs_on_aiosqlite(tmp_path: Path) -> None:
+    from cmp.client import Client
+    from daemon.app import Daemon
+    from daemon.config import Settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cmp.db'}"
+    settings = Settings(port=0, state_dir=tmp_path / "state", database_url=url)
+    async with Daemon(settings) as daemon:
+        assert daemon.admin_token_file is not None
+        token = daemon.admin_token_file.read_text().strip()
+        async with Client(daemon.url, token=token) as admin:
+            created = await admin.call("session_create", name="on aiosqlite")
+            session = created["session"]["id"]
+            added = await admin.call("playlist_add", session=session, uri="a.ogg")
+            assert added["rev"] == 2
+            snapshot = await admin.call("session_get", session=session)
+            assert [item["uri"] for item in snapshot["playlist"]] == ["a.ogg"]

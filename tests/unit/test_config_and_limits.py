@@ -25,7 +25,7 @@ def test_state_and_config_dirs_from_systemd(tmp_path: Path) -> None:
     settings = load_settings(flags={}, env=env)
     assert settings.state_dir == Path("/var/lib/cmpd")
     assert settings.port == 7010
-    assert settings.db_url == "sqlite+aiosqlite:////var/lib/cmpd/cmp.db"
+    assert settings.db_url == "sqlite:////var/lib/cmpd/cmp.db"
 
 
 def test_database_url_from_env() -> None:
