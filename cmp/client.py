@@ -201,6 +201,8 @@ class Client:
         task.add_done_callback(self._resync.discard)
 
     async def close(self) -> None:
+        # Take the connection first: stopping the reader forgets it.
+        ws = self._ws
         for task in list(self._resync):
             task.cancel()
         if self._runner is not None:
@@ -208,8 +210,8 @@ class Client:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._runner
             self._runner = None
-        if self._ws is not None:
-            await self._ws.close()
+        if ws is not None:
+            await ws.close()
         self._detach("client closed")
 
     async def __aenter__(self) -> Client:
@@ -365,8 +367,35 @@ class Client:
         self._events.put_nowait(event)
 
     async def next_event(self, timeout: float | None = None) -> dict[str, Any]:
-        return await asyncio.wait_for(self._events.get(), timeout)
+        """The next event; raises when the connection is gone for good.
+
+        ``TimeoutError`` after ``timeout`` seconds without one; the error that
+        ended the client (a refused token, an unreachable daemon, or without
+        reconnect a closed connection) once nothing is left to read.
+        """
+        if not self._events.empty():
+            return self._events.get_nowait()
+        self._raise_if_over()
+        getter = asyncio.ensure_future(self._events.get())
+        waits: set[asyncio.Future[Any]] = {getter}
+        if self._runner is not None:
+            waits.add(self._runner)
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        self._raise_if_over()
+        raise TimeoutError
+
+    def _raise_if_over(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+        if self._runner is not None and self._runner.done():
+            raise _lost(f"connection to {self.url} closed")
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         while True:
-            yield await self._events.get()
+            yield await self.next_event()
