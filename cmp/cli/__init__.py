@@ -92,4 +92,4 @@ watch.register(app)
 
 
 def main() -> None:
-    app()
+    app(prog_name="cmpc")

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cmp.core.errors import CmpError
+
 from .context import DEFAULT_SERVER, CliState, state
 from .output import emit
 from .profiles import KEYS
@@ -68,16 +70,22 @@ def show(
 @config_app.command("init")
 def init(
     ctx: typer.Context,
-    server: Annotated[str, typer.Option(help="Daemon URL for the profile.")] = DEFAULT_SERVER,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Daemon URL for the profile [default: --server, CMP_SERVER or {DEFAULT_SERVER}].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create the config file with a profile for SERVER (keeps what is there)."""
     cli = state(ctx)
     config = cli.config
     name = cli.profile.name
     if not config.profile(name).values:
-        config.update(name, server=server)
+        config.update(name, server=server or cli.server)
     config.data.setdefault("default_profile", name)
-    config.save()
+    cli.save_config()
     emit(
         cli.json,
         {"path": str(config.path), "profile": name},
@@ -95,12 +103,15 @@ def set_(
     cli = state(ctx)
     config = cli.config
     if key == "default_profile":
-        config.data["default_profile"] = value
+        if value:
+            config.data["default_profile"] = value
+        else:
+            config.data.pop("default_profile", None)
     elif key in KEYS:
         config.update(cli.profile.name, **{key: value or None})
     else:
         raise typer.BadParameter(f"unknown key {key!r}; known: {', '.join(KEYS)}, default_profile")
-    config.save()
+    cli.save_config()
     emit(cli.json, {"profile": cli.profile.name, "key": key}, lambda: typer.echo(f"set {key}"))
 
 
@@ -110,16 +121,39 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Identity")
     def login(
         ctx: typer.Context,
-        server: Annotated[str, typer.Option(help="Daemon URL, e.g. ws://host:7700.")],
-        token: Annotated[str, typer.Option(help="Your token (from your admin, or admin.token).")],
+        server: Annotated[
+            str | None,
+            typer.Option(
+                help="Daemon URL, e.g. ws://host:7700 [default: the global --server].",
+                show_default=False,
+            ),
+        ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                help="Your token (from your admin, or admin.token) [default: the global --token].",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Check a token against a daemon and save both in the profile."""
         cli = state(ctx)
+        server = server or cli.server
+        token = (token or cli.token_flag or "").strip()
+        if not token:
+            cli.fail(CmpError("login needs a token: pass --token TOKEN", code="usage"))
         checker = CliState(server_flag=server, token_flag=token, json=cli.json, timeout=cli.timeout)
         who: dict[str, Any] = checker.run(lambda c: c.call("auth", token=token), token=False)
         config = cli.config
-        config.update(cli.profile.name, server=server, token=token, name=who["name"] or None)
-        config.save()
+        config.update(
+            cli.profile.name,
+            server=server,
+            token=token,
+            name=who["name"] or None,
+            # A guest token is good for one session: make it the profile's.
+            **({"session": who["session"]} if who.get("session") else {}),
+        )
+        cli.save_config()
         document = {"profile": cli.profile.name, **who}
         emit(
             cli.json,
@@ -135,7 +169,7 @@ def register(app: typer.Typer) -> None:
         cli = state(ctx)
         config = cli.config
         config.update(cli.profile.name, token=None, session=None)
-        config.save()
+        cli.save_config()
         emit(
             cli.json,
             {"profile": cli.profile.name},

@@ -7,11 +7,9 @@ reads the server, token and session from it and runs its coroutine through
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 
@@ -31,6 +29,8 @@ T = TypeVar("T")
 
 @dataclass
 class CliState:
+    """The global options (flags and env, as Typer parsed them) and the config file."""
+
     server_flag: str | None = None
     token_flag: str | None = None
     session_flag: str | None = None
@@ -41,13 +41,24 @@ class CliState:
 
     @property
     def config(self) -> ConfigFile:
-        if self._config is None:
+        config = self._config
+        if config is None:
+            path = config_path()
             try:
-                self._config = ConfigFile(config_path())
+                config = self._config = ConfigFile(path)
             except ValueError as exc:
                 self.fail(CmpError(str(exc), code="config"))
-        assert self._config is not None
-        return self._config
+            except OSError as exc:
+                self.fail(CmpError(f"cannot read {path}: {exc.strerror or exc}", code="config"))
+        return config
+
+    def save_config(self) -> None:
+        """Write the config file back, or exit saying why it cannot be written."""
+        config = self.config
+        try:
+            config.save()
+        except OSError as exc:
+            self.fail(CmpError(f"cannot write {config.path}: {exc.strerror or exc}", code="config"))
 
     @property
     def profile(self) -> Profile:
@@ -59,28 +70,50 @@ class CliState:
 
     @property
     def token(self) -> str | None:
-        return self.token_flag or self.profile.get("token")
+        token = self.token_flag or self.profile.get("token")
+        # A token pasted with its line break still works; JWTs hold no spaces.
+        return (token.strip() or None) if token else None
 
     def session(self, explicit: str | None = None) -> str:
         """The session to act on, or a usage error telling how to pick one."""
         session = explicit or self.session_flag or self.profile.get("session")
         if not session:
-            raise typer.BadParameter(
-                "no session: pass --session, set CMP_SESSION, or run "
-                "'cmpc session create' / 'cmpc session join' first"
+            self.fail(
+                CmpError(
+                    "no session: pass --session, set CMP_SESSION, or run "
+                    "'cmpc session create' or 'cmpc session join' first",
+                    code="usage",
+                )
             )
         return session
 
-    def fail(self, error: CmpError) -> None:
+    def fail(self, error: CmpError) -> NoReturn:
+        """Report ``error`` and exit with its status."""
         raise typer.Exit(report(error, as_json=self.json))
 
-    def run(self, work: Callable[[Client], Awaitable[T]], *, token: bool = True) -> T:
-        """Connect, run ``work(client)``, close; map errors to exit codes."""
+    def run(
+        self,
+        work: Callable[[Client], Awaitable[T]],
+        *,
+        token: bool = True,
+        reconnect: bool = False,
+    ) -> T:
+        """Connect, run ``work(client)``, close; map errors to exit codes.
+
+        With ``reconnect``, the client reconnects and resumes its
+        subscriptions when the connection drops (for ``watch``).
+        """
+        import asyncio
 
         async def main() -> T:
             from cmp.client import Client
 
-            client = Client(self.server, token=self.token if token else None, timeout=self.timeout)
+            client = Client(
+                self.server,
+                token=self.token if token else None,
+                timeout=self.timeout,
+                reconnect=reconnect,
+            )
             await client.connect()
             try:
                 return await work(client)
@@ -91,7 +124,6 @@ class CliState:
             return asyncio.run(main())
         except CmpError as exc:
             self.fail(exc)
-            raise AssertionError("unreachable") from None
         except KeyboardInterrupt:
             raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
@@ -102,7 +134,3 @@ def state(ctx: typer.Context) -> CliState:
         obj = CliState()
         ctx.find_root().obj = obj
     return obj
-
-
-def env_default(name: str) -> Any:
-    return os.environ.get(name) or None

@@ -5,7 +5,8 @@ code  meaning
 ====  =====================================================
 0     ok
 1     error (anything not below)
-2     usage: bad options or arguments the daemon rejected
+2     usage: bad options or arguments (cmpc's or the daemon's),
+      or no session to act on
 3     auth: missing, invalid, expired, revoked or forbidden
 4     not found: unknown session, item, request, token
 5     conflict: the state does not allow it now
@@ -36,6 +37,7 @@ class ExitStatus(IntEnum):
 
 
 _BY_CODE = {
+    "usage": ExitStatus.USAGE,
     "invalid_args": ExitStatus.USAGE,
     "unauthenticated": ExitStatus.AUTH,
     "token_invalid": ExitStatus.AUTH,
@@ -53,16 +55,23 @@ _BY_CODE = {
 
 
 def exit_status(error: CmpError) -> ExitStatus:
+    """The exit code for an error, by its stable code (1 for codes not listed)."""
     return _BY_CODE.get(error.code, ExitStatus.ERROR)
 
 
 def report(error: CmpError, *, as_json: bool) -> ExitStatus:
-    """Tell the user in one line (stderr), or as JSON (stdout) with --json."""
+    """Tell the user in one line on stderr; with --json, also a document on stdout.
+
+    The document is ``{"ok": false, "error": {"code", "message"[, "details"]},
+    "exit_code": N}``.
+    """
     status = exit_status(error)
     if as_json:
         import json
 
         document = {"ok": False, "error": error.to_wire(), "exit_code": int(status)}
-        print(json.dumps(document))
-    print(f"cmpc: {error.message} [{error.code}]", file=sys.stderr)
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    message = " ".join(error.message.split())
+    sys.stderr.write(f"cmpc: {message} [{error.code}]\n")
     return status

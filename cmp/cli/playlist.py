@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,37 +16,63 @@ from .units import parse_clock
 if TYPE_CHECKING:
     from cmp.client import Client
 
-__all__ = ["app", "local_metadata"]
+__all__ = ["app", "item_args", "local_file", "local_metadata"]
 
 app = typer.Typer(help="Edit the playlist (host; guests use 'cmpc request').", no_args_is_help=True)
 
 
-def local_metadata(uri: str) -> tuple[str | None, int | None]:
-    """Title and duration (ms) of a local audio file, when they can be read."""
-    path = Path(uri).expanduser()
-    if "://" in uri or not path.is_file():
-        return None, None
+def local_file(uri: str) -> Path | None:
+    """The local file ``uri`` names (a path or a ``file://`` URI), if it exists."""
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(uri)
+        if parts.netloc not in ("", "localhost"):
+            return None
+        path = Path(unquote(parts.path))
+    elif "://" in uri:
+        return None
+    else:
+        path = Path(uri).expanduser()
+    return path if path.is_file() else None
+
+
+def local_metadata(path: Path) -> tuple[str | None, int | None]:
+    """Title and duration (ms) of an audio file, as far as they can be read."""
     try:
         import mutagen
 
         audio = mutagen.File(path, easy=True)
-    except Exception:
+    except Exception:  # mutagen raises many kinds of errors on odd files
         return None, None
     if audio is None:
         return None, None
     length = getattr(audio.info, "length", None)
-    titles = audio.get("title") if hasattr(audio, "get") else None
+    try:
+        titles = audio.get("title") if audio.tags is not None else None
+    except Exception:
+        titles = None
     title = str(titles[0]) if titles else None
     return title, (round(length * 1000) if length else None)
 
 
 def item_args(uri: str, title: str | None, length: str | None) -> dict[str, Any]:
-    """The add arguments, filling title and duration from a local file."""
-    found_title, found_ms = local_metadata(uri)
+    """The add arguments.
+
+    A local file is sent as an absolute ``file://`` URI (a relative path
+    would mean nothing to the followers), with its title (the tag, or else
+    the file name) and duration read from the file unless given.
+    """
+    ms = parse_clock(length) if length else None
+    path = local_file(uri)
+    if path is not None:
+        found_title, found_ms = local_metadata(path)
+        uri = Path(os.path.abspath(path)).as_uri()
+        title = title or found_title or path.stem
+        ms = ms or found_ms
     args: dict[str, Any] = {"uri": uri}
-    if title or found_title:
-        args["title"] = title or found_title
-    ms = parse_clock(length) if length else found_ms
+    if title:
+        args["title"] = title
     if ms:
         args["duration_ms"] = ms
     return args

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -10,6 +10,9 @@ from .context import CliState, state
 from .output import emit
 from .playlist import item_args
 from .session import SessionOpt, print_requests
+
+if TYPE_CHECKING:
+    from cmp.client import Client
 
 __all__ = ["app"]
 
@@ -115,5 +118,13 @@ def list_(
     cli = state(ctx)
     session_id = cli.session(session)
     args = {"state": "pending"} if pending else {}
-    found: dict[str, Any] = cli.run(lambda c: c.call("request_list", session=session_id, **args))
-    emit(cli.json, found, lambda: print_requests(found["requests"], {}))
+
+    async def work(client: Client) -> tuple[dict[str, Any], dict[int, str]]:
+        found = await client.call("request_list", session=session_id, **args)
+        if cli.json:
+            return found, {}
+        snapshot = await client.call("session_get", session=session_id)
+        return found, {m["user"]: m["name"] for m in snapshot["members"]}
+
+    found, names = cli.run(work)
+    emit(cli.json, found, lambda: print_requests(found["requests"], names))

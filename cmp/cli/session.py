@@ -25,7 +25,7 @@ def _remember(cli: CliState, **values: Any) -> None:
     """Store values in the active profile so that the next command just works."""
     config = cli.config
     config.update(cli.profile.name, **values)
-    config.save()
+    cli.save_config()
 
 
 @app.command("create")
@@ -131,7 +131,7 @@ def list_(ctx: typer.Context) -> None:
             s["name"],
             s["role"],
             "ended" if s["ended_at_ms"] else "open",
-            s["invite_code"] or "",
+            _dashed(s["invite_code"]) if s["invite_code"] else "",
         )
         for s in found["sessions"]
     ]
@@ -163,19 +163,23 @@ def members(ctx: typer.Context, session: SessionOpt = None) -> None:
 
 
 async def resolve_member(client: Client, session: str, member: str) -> int:
-    """A member given as a user id or a name."""
-    if member.isdigit():
+    """A member given as a user id or by the name of a current member."""
+    if member.isascii() and member.isdigit():
         return int(member)
     snapshot = await client.call("session_get", session=session)
     matches = [
         m["user"] for m in snapshot["members"] if m["name"] == member and m["left_at_ms"] is None
     ]
-    if len(matches) != 1:
-        from cmp.core.errors import NotFound
+    if len(matches) == 1:
+        return int(matches[0])
+    from cmp.core.errors import InvalidArgs, NotFound
 
-        what = "no member" if not matches else "several members"
-        raise NotFound(f"{what} named {member!r}; use the user id from 'cmpc session members'")
-    return int(matches[0])
+    if not matches:
+        raise NotFound(f"no member named {member!r}", details={"member": member})
+    raise InvalidArgs(
+        f"several members are named {member!r}; give the user id from 'cmpc session members'",
+        details={"member": member, "users": matches},
+    )
 
 
 @app.command("kick")
@@ -193,7 +197,7 @@ def kick(
         return await client.call("session_kick", session=session_id, user=user)
 
     result: dict[str, Any] = cli.run(work)
-    emit(cli.json, result, lambda: typer.echo(f"removed user {result['user']}"))
+    emit(cli.json, result, lambda: typer.echo(f"removed {member} (user {result['user']})"))
 
 
 @app.command("invite")
@@ -229,8 +233,11 @@ def leave(ctx: typer.Context, session: SessionOpt = None) -> None:
     cli = state(ctx)
     session_id = cli.session(session)
     result: dict[str, Any] = cli.run(lambda c: c.call("session_leave", session=session_id))
-    if cli.profile.get("session") == session_id:
-        _remember(cli, session=None)
+    profile = cli.profile
+    if profile.get("session") == session_id:
+        # Leaving revoked the guest token: forget it with the session.
+        forget_token = cli.token_flag is None or cli.token_flag == profile.get("token")
+        _remember(cli, session=None, **({"token": None} if forget_token else {}))
     emit(cli.json, result, lambda: typer.echo(f"left {session_id}"))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -19,14 +19,12 @@ app = typer.Typer(help="Issue, list and revoke tokens (admin only).", no_args_is
 def issue(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Who the token is for.")],
-    role: Annotated[str, typer.Option(help="host or admin.")] = "host",
+    role: Annotated[Literal["host", "admin"], typer.Option(help="host or admin.")] = "host",
     ttl: Annotated[str, typer.Option(help="Lifetime: 3600, 30m, 12h, 7d, 2w.")] = "30d",
 ) -> None:
     """Issue a host (or admin) token and print it."""
-    cli = state(ctx)
-    if role not in ("host", "admin"):
-        raise typer.BadParameter("role must be host or admin", param_hint="--role")
     ttl_s = parse_ttl(ttl)
+    cli = state(ctx)
     issued: dict[str, Any] = cli.run(
         lambda c: c.call("token_issue", role=role, name=name, ttl_s=ttl_s)
     )
@@ -72,4 +70,5 @@ def revoke(
     """Revoke a token: it stops working at once."""
     cli = state(ctx)
     result: dict[str, Any] = cli.run(lambda c: c.call("token_revoke", jti=token_id))
-    emit(cli.json, result, lambda: typer.echo(f"revoked {token_id}"))
+    already = " (it was already)" if result.get("already_revoked") else ""
+    emit(cli.json, result, lambda: typer.echo(f"revoked {token_id}{already}"))

@@ -8,32 +8,35 @@ Both survive a daemon restart: the client reconnects and resumes by rev.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .context import CliState, state
-from .failures import ExitStatus
+from .context import state
 from .session import SessionOpt
 
 if TYPE_CHECKING:
     from cmp.client import Client
 
-__all__ = ["register"]
+__all__ = ["register", "stream_json"]
 
 
 async def stream_json(client: Client, session: str, limit: int | None) -> None:
+    """Print the session's events as JSON lines; stop after ``limit`` of them.
+
+    Snapshot lines (the first one, and any after a resume the daemon could
+    not serve from its log) are printed but not counted.
+    """
     await client.subscribe(session)
     seen = 0
-    async for event in client.events():
+    while limit is None or seen < limit:
+        event = await client.next_event()
         sys.stdout.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
         sys.stdout.flush()
-        seen += 1
-        if limit is not None and seen >= limit:
-            return
+        if event["type"] != "snapshot":
+            seen += 1
 
 
 def register(app: typer.Typer) -> None:
@@ -41,41 +44,26 @@ def register(app: typer.Typer) -> None:
     def watch(
         ctx: typer.Context,
         count: Annotated[
-            int | None, typer.Option(help="Stop after this many events (for scripts).")
+            int | None,
+            typer.Option(
+                min=1, help="Stop after this many events, the snapshot not counted (for scripts)."
+            ),
         ] = None,
         session: SessionOpt = None,
     ) -> None:
         """Watch a session live: now playing, playlist, requests, members, activity.
 
-        Ctrl-C quits. With --json, prints one JSON line per event.
+        Ctrl-C quits. With --json, prints the snapshot, then one JSON line per event.
         """
         cli = state(ctx)
         session_id = cli.session(session)
-        _watch(cli, session_id, count)
 
-
-def _watch(cli: CliState, session: str, count: int | None) -> None:
-    from cmp.client import Client
-    from cmp.core.errors import CmpError
-
-    from .failures import report
-
-    async def main() -> None:
-        client = Client(cli.server, token=cli.token, timeout=cli.timeout, reconnect=True)
-        await client.connect()
-        try:
+        async def work(client: Client) -> None:
             if cli.json:
-                await stream_json(client, session, count)
+                await stream_json(client, session_id, count)
             else:
                 from .watch_view import run_view
 
-                await run_view(client, session, count)
-        finally:
-            await client.close()
+                await run_view(client, session_id, count)
 
-    try:
-        asyncio.run(main())
-    except CmpError as exc:
-        raise typer.Exit(report(exc, as_json=cli.json)) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(ExitStatus.INTERRUPTED) from None
+        cli.run(work, reconnect=True)

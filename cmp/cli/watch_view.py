@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -108,24 +107,32 @@ def render(view: SessionView, log: deque[str], now_ms: int) -> RenderableType:
 
 
 async def run_view(client: Client, session: str, limit: int | None) -> None:
+    """Redraw on every event, and every REFRESH_S for the position bar.
+
+    Positions are computed from the timeline at the daemon's time, estimated
+    once from a ``time`` probe.
+    """
     from rich.live import Live
 
+    from .playback import daemon_offset_ms
+
     view = await client.subscribe(session)
+    offset = await daemon_offset_ms(client)
     log: deque[str] = deque(maxlen=12)
     seen = 0
-    with Live(render(view, log, _now()), auto_refresh=False) as live:
+
+    def now() -> int:
+        return int(time.time() * 1000 + offset)
+
+    with Live(render(view, log, now()), auto_refresh=False) as live:
         while limit is None or seen < limit:
             try:
                 event = await client.next_event(REFRESH_S)
             except TimeoutError:
                 event = None
             if event is not None:
-                seen += 1
+                if event["type"] != "snapshot":
+                    seen += 1
                 view = client.views.get(session, view)
                 log.append(describe(event, view))
-            live.update(render(view, log, _now()), refresh=True)
-        await asyncio.sleep(0)
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
+            live.update(render(view, log, now()), refresh=True)
