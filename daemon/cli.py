@@ -7,11 +7,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings
 from .store.db import StoreError
 
 __all__ = ["app", "main"]
@@ -27,6 +27,21 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """cmp's daemon: owns sessions, playlists and the shared timeline."""
+
+
+def _settings(flags: dict[str, Any], config: Path | None) -> Settings:
+    """The merged settings, or every problem on stderr and exit 2."""
+    try:
+        return load_settings(flags=flags, config_file=config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"cmpd: config: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: Exception) -> NoReturn:
+    typer.echo(f"cmpd: {exc}", err=True)
+    raise typer.Exit(1) from None
 
 
 @app.command()
@@ -66,12 +81,7 @@ def run(
         "max_frame_bytes": max_frame_bytes,
         "log_level": log_level,
     }
-    try:
-        settings = load_settings(flags=flags, config_file=config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"cmpd: config: {problem}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(flags, config)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(levelname)s %(name)s: %(message)s",
@@ -97,8 +107,7 @@ def run(
     try:
         asyncio.run(Daemon(settings).serve_forever(on_ready=ready))
     except (OSError, StoreError) as exc:
-        typer.echo(f"cmpd: {exc}", err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 @app.command("admin-token")
@@ -117,20 +126,14 @@ def admin_token(
     the daemon may keep running.
     """
     flags = {"state_dir": state_dir, "database_url": db}
-    try:
-        settings = load_settings(flags=flags, config_file=config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"cmpd: config: {problem}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(flags, config)
     from .app import Daemon
 
     os.umask(0o077)
     try:
         token = asyncio.run(Daemon(settings).issue_admin_token(name, ttl_days * 86_400))
     except (OSError, StoreError) as exc:
-        typer.echo(f"cmpd: {exc}", err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
     typer.echo(token)
 
 
