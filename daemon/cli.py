@@ -18,6 +18,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="cmpd",
+    # Help texts mention [env VAR] and [default: ...]: print brackets as they are.
+    rich_markup_mode=None,
     help="cmp's daemon: owns sessions, playlists and the shared timeline.",
     no_args_is_help=True,
     add_completion=False,

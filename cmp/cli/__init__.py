@@ -19,6 +19,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="cmpc",
+    # Help texts mention [env VAR] and [default: ...]: print brackets as they are.
+    rich_markup_mode=None,
     help="cmp's client: sessions, playlists, requests and playback from the shell.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -105,6 +105,14 @@ class CliState:
         """
         import asyncio
 
+        if not self.server.startswith(("ws://", "wss://")):
+            self.fail(
+                CmpError(
+                    f"the server must be a ws:// or wss:// URL, not {self.server!r}",
+                    code="usage",
+                )
+            )
+
         async def main() -> T:
             from cmp.client import Client
 

@@ -74,6 +74,7 @@ def render(view: SessionView, log: deque[str], now_ms: int) -> RenderableType:
         )
         if length:
             parts.append(ProgressBar(total=length, completed=min(position, length), width=50))
+            parts.append(Text(""))  # the bar does not end its line
     playlist = Table(title="playlist", show_edge=False)
     for column in ("", "id", "title", "length", "added by"):
         playlist.add_column(column)

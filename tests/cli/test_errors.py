@@ -328,7 +328,7 @@ def test_no_session_configured(tmp_path: Path, args: tuple[str, ...], json_: boo
 def test_not_a_websocket_url(tmp_path: Path) -> None:
     me = Cmpc(tmp_path / "me.toml")
     result = me.invoke("--server", "http://localhost:1", "session", "list", expect=None)
-    assert_failure(result, exit_code=6, code="unreachable")
+    assert_failure(result, exit_code=2, code="usage")
     assert "http://localhost:1" in result.stderr
 
 
