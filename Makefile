@@ -58,9 +58,11 @@ run: venv libmpv ## Start cmpd in the foreground, state in ./.state (Ctrl-C stop
 	@echo "  admin token:  $(STATE)/admin.token (written on the first start)"
 	@echo "  health:       curl http://$(URL_HOST):$(PORT)/healthz   (metrics: /metrics)"
 	@echo
-	@echo "In another terminal:"
-	@echo "  export CMP_SERVER=$(URL) CMP_TOKEN=\$$(cat $(STATE)/admin.token)"
-	@echo "  $(VENV)/bin/cmpc --help"
+	@echo "In another terminal, in this directory:"
+	@echo "  export PATH=\$$PWD/$(VENV)/bin:\$$PATH CMP_SERVER=$(URL)"
+	@echo "  cmpc --profile admin login --token \"\$$(cat $(STATE)/admin.token)\""
+	@echo "  cmpc --profile admin token issue --name NAME     # a host token for someone"
+	@echo "  cmpc --help                                       # and README.md's walkthrough"
 	@echo
 	@exec $(VENV)/bin/cmpd run --host $(HOST) --port $(PORT) --state-dir $(STATE)
 
