@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from daemon.store import schema
-import pytest
-
 from daemon.store.db import SCHEMA_VERSION, Store
 
 # The default runs SQLite inline; aiosqlite stays available by URL.
