@@ -30,6 +30,7 @@ from websockets.client import process_exception as default_process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from .core.errors import AuthError, CmpError, Unavailable, error_from_wire
+from .core.protocol import EPHEMERAL_EVENTS
 from .core.view import RevisionGap, SessionView
 
 __all__ = ["Client", "backoff"]
@@ -349,7 +350,9 @@ class Client:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         view = self.views.get(event.get("session", ""))
-        if view is not None:
+        if view is not None and event.get("type") in EPHEMERAL_EVENTS:
+            view.apply(event)
+        elif view is not None:
             if event["rev"] <= view.rev:
                 return  # already seen (resume overlap)
             try:

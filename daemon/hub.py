@@ -8,7 +8,7 @@ The transport (``send_many``) is injected by the server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from cmp.core.protocol import Event, encode_event
 
@@ -22,7 +22,11 @@ class Peer(Protocol):
 
     caller: Caller | None
     remote: str
+    #: Unique among this daemon's connections; names a follower in reports.
+    id: str
     subscriptions: set[str]
+    #: Sessions this connection reports on as a follower.
+    reports: set[str]
 
     def send(self, text: str) -> None:
         """Queue a frame for this client without waiting."""
@@ -36,6 +40,8 @@ class Hub:
     def __init__(self) -> None:
         self._send_many: SendMany = _nowhere
         self._subscribers: dict[str, set[Peer]] = {}
+        #: The last follower report of each reporting connection, per session.
+        self._followers: dict[str, dict[Peer, dict[str, Any]]] = {}
         self.events_published = 0
         self.frames_sent = 0
 
@@ -56,9 +62,39 @@ class Hub:
         peer.subscriptions.discard(session)
 
     def drop(self, peer: Peer) -> None:
-        """Forget a closed connection."""
+        """Forget a closed connection (a follower is reported gone)."""
         for session in list(peer.subscriptions):
             self.remove(peer, session)
+        for session in list(peer.reports):
+            reports = self._followers.get(session, {})
+            last = reports.pop(peer, None)
+            if not reports:
+                self._followers.pop(session, None)
+            if last is not None:
+                self.relay(session, int(last["rev"]), {**last["data"], "state": "gone"})
+        peer.reports.clear()
+
+    # -- followers' reports: kept in memory, relayed to hosts, never logged -------
+
+    def report(self, peer: Peer, session: str, rev: int, data: dict[str, Any]) -> None:
+        self._followers.setdefault(session, {})[peer] = {"rev": rev, "data": data}
+        peer.reports.add(session)
+        self.relay(session, rev, data)
+
+    def followers(self, session: str) -> list[dict[str, Any]]:
+        reports = self._followers.get(session, {})
+        return sorted((r["data"] for r in reports.values()), key=lambda d: str(d["id"]))
+
+    def relay(self, session: str, rev: int, data: dict[str, Any]) -> None:
+        """A follower_status event to the session's subscribers who are not guests."""
+        peers = [
+            peer
+            for peer in self._subscribers.get(session, ())
+            if peer.caller is not None and peer.caller.role != "guest"
+        ]
+        if peers:
+            self.frames_sent += len(peers)
+            self._send_many(peers, encode_event(Event("follower_status", session, rev, data)))
 
     def drop_user(self, session: str, user: int) -> None:
         """Stop a removed member's connections from seeing the session."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import ssl
@@ -44,14 +45,27 @@ SLOW_CONSUMER_CLOSE = 4008
 class Connection:
     """A client connection as the service sees it (a :class:`~daemon.hub.Peer`)."""
 
-    __slots__ = ("__weakref__", "bucket", "caller", "remote", "subscriptions", "ws")
+    __slots__ = (
+        "__weakref__",
+        "bucket",
+        "caller",
+        "id",
+        "remote",
+        "reports",
+        "subscriptions",
+        "ws",
+    )
+
+    _ids = itertools.count(1)
 
     def __init__(self, ws: ServerConnection, remote: str, bucket: Bucket) -> None:
         self.ws = ws
         self.remote = remote
         self.bucket = bucket
+        self.id = f"c{next(self._ids)}"
         self.caller: Caller | None = None
         self.subscriptions: set[str] = set()
+        self.reports: set[str] = set()
 
     def send(self, text: str) -> None:
         broadcast((self.ws,), text)

@@ -21,7 +21,15 @@ from typing import Any
 
 from cmp.core import timeline
 from cmp.core.errors import AuthError, CmpError, Forbidden, InternalError
-from cmp.core.ops import AuthArgs, SessionArgs, SessionJoinArgs, SubscribeArgs, TimeArgs
+from cmp.core.models import Snapshot
+from cmp.core.ops import (
+    AuthArgs,
+    FollowerReportArgs,
+    SessionArgs,
+    SessionJoinArgs,
+    SubscribeArgs,
+    TimeArgs,
+)
 from cmp.core.protocol import Event, Request, encode_error, encode_event, encode_result
 
 from .auth import Caller, TokenSigner
@@ -186,6 +194,8 @@ class Service:
             if name == "subscribe":
                 assert isinstance(request.args, SubscribeArgs)
                 await self._subscribe(peer, request.id, request.args)
+            elif isinstance(request.args, FollowerReportArgs):
+                await self._follower_report(peer, request.id, request.args)
             elif isinstance(request.args, SessionArgs) and name == "unsubscribe":
                 self.hub.remove(peer, request.args.session)
                 peer.send(encode_result(request.id, {"session": request.args.session}))
@@ -240,6 +250,8 @@ class Service:
                 result = await handler(tx, request.args)
                 if tx.events:
                     await self._persist(tx)
+            if name == "session_get":
+                result = self._with_followers(tx, Snapshot.model_validate(result))
             # Committed: reply, then publish in rev order.
             peer.send(encode_result(request.id, result))
             self._after(tx)
@@ -289,11 +301,32 @@ class Service:
                     result.update(mode="events", missed=len(missed))
                 else:
                     snapshot = await build_snapshot(conn, tx.session, with_code=tx.is_host)
-                    result.update(mode="snapshot", snapshot=snapshot.model_dump())
+                    result.update(mode="snapshot", snapshot=self._with_followers(tx, snapshot))
             peer.send(encode_result(request_id, result))
             for event in missed:
                 peer.send(encode_event(event))
             self.hub.add(peer, args.session)
+
+    async def _follower_report(self, peer: Peer, request_id: Any, args: FollowerReportArgs) -> None:
+        assert peer.caller is not None
+        now = self.clock.now_ms()
+        async with self.store.read() as conn:
+            tx = self._tx(conn, peer.caller, now, peer.remote)
+            await self._check_token(conn, peer.caller, now)
+            await tx.load_session(args.session, lock=False)
+        data = {
+            **args.model_dump(exclude={"session"}),
+            "id": peer.id,
+            "user": peer.caller.user,
+            "at_ms": now,
+        }
+        peer.send(encode_result(request_id, {"session": args.session, "id": peer.id}))
+        self.hub.report(peer, args.session, tx.rev, data)
+
+    def _with_followers(self, tx: Tx, snapshot: Snapshot) -> dict[str, Any]:
+        """The snapshot's dict, with the connected followers for hosts."""
+        followers = self.hub.followers(snapshot.session.id) if tx.is_host else []
+        return {**snapshot.model_dump(), "followers": followers}
 
     async def advance_due(self, session: str) -> int | None:
         """When ``session`` should next auto-advance, read without a write lock."""

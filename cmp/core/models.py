@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "FollowerInfo",
+    "FollowerState",
     "ItemInfo",
     "MemberInfo",
     "PlaybackInfo",
@@ -118,6 +120,31 @@ class PlaybackInfo(_Model):
     repeat: RepeatMode
 
 
+FollowerState = Literal[
+    "in_sync", "syncing", "seeking", "playing", "paused", "stopped", "buffering", "gone"
+]
+
+
+class FollowerInfo(_Model):
+    """A follower's latest report on its sync health (kept in memory only)."""
+
+    #: The follower's connection on the daemon that relays it.
+    id: str
+    user: int
+    name: str
+    item: int | None = None
+    state: FollowerState
+    #: Expected minus actual position: positive means behind.
+    error_ms: float | None = None
+    speed: float | None = None
+    #: Estimated daemon clock minus the follower's, and the probes' round trip.
+    offset_ms: float | None = None
+    rtt_ms: float | None = None
+    #: Items whose media this follower does not have.
+    missing: list[int] = []
+    at_ms: int
+
+
 class Snapshot(_Model):
     session: SessionInfo
     members: list[MemberInfo]
@@ -125,3 +152,5 @@ class Snapshot(_Model):
     requests: list[RequestInfo]
     playback: PlaybackInfo
     rev: int
+    #: Followers connected now, with their last report (hosts only).
+    followers: list[FollowerInfo] = []

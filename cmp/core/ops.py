@@ -158,6 +158,20 @@ class PlaybackCommandArgs(SessionArgs):
         return self
 
 
+Ms = Annotated[float, Field(ge=-86_400_000, le=86_400_000, allow_inf_nan=False)]
+
+
+class FollowerReportArgs(SessionArgs):
+    name: Name
+    item: RowId | None = None
+    state: Literal["in_sync", "syncing", "seeking", "playing", "paused", "stopped", "buffering"]
+    error_ms: Ms | None = None
+    speed: Annotated[float, Field(ge=0.01, le=100, allow_inf_nan=False)] | None = None
+    offset_ms: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    rtt_ms: Annotated[float, Field(ge=0, le=600_000, allow_inf_nan=False)] | None = None
+    missing: Annotated[list[RowId], Field(max_length=100)] = []
+
+
 class PlaybackRepeatArgs(SessionArgs):
     mode: RepeatMode
 
@@ -298,6 +312,13 @@ _OPS = [
         summary="Set repeat to off, all or one.",
     ),
     Op("subscribe", SubscribeArgs, ANYONE, summary="Receive the session's events from a rev."),
+    Op(
+        "follower_report",
+        FollowerReportArgs,
+        ANYONE,
+        ("follower_status",),
+        summary="A follower's sync health, relayed to the session's hosts.",
+    ),
     Op("unsubscribe", SessionArgs, ANYONE, summary="Stop receiving a session's events."),
 ]
 

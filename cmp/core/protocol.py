@@ -18,6 +18,7 @@ from .ops import OPS, Args, Op, validate_args
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "EPHEMERAL_EVENTS",
     "EVENT_TYPES",
     "Event",
     "Request",
@@ -38,7 +39,11 @@ EVENT_TYPES = (
     "request_update",
     "member_update",
     "session_update",
+    "follower_status",
 )
+#: Events that are not part of the log: they carry the session's current rev
+#: without advancing it, are never replayed, and may be missed.
+EPHEMERAL_EVENTS = frozenset({"follower_status"})
 
 RequestId = str | int
 

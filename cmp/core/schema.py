@@ -28,6 +28,7 @@ from pydantic import (
 from . import models
 from .errors import CODES
 from .models import (
+    FollowerInfo,
     ItemInfo,
     MemberInfo,
     PlaybackInfo,
@@ -248,6 +249,7 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "request_update": RequestInfo,
     "member_update": MemberUpdate,
     "session_update": SessionUpdate,
+    "follower_status": FollowerInfo,
 }
 
 
@@ -413,6 +415,12 @@ class UnsubscribeResult(_Wire):
     session: str
 
 
+class FollowerReportResult(_Wire):
+    session: str
+    #: This connection's follower id, as hosts see it in follower_status.
+    id: str
+
+
 #: The model of each op's reply result.
 OP_RESULTS: dict[str, type[BaseModel]] = {
     "auth": CallerResult,
@@ -442,6 +450,7 @@ OP_RESULTS: dict[str, type[BaseModel]] = {
     "playback_repeat": PlaybackResult,
     "subscribe": SubscribeResult,
     "unsubscribe": UnsubscribeResult,
+    "follower_report": FollowerReportResult,
 }
 
 

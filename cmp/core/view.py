@@ -39,6 +39,8 @@ class SessionView:
     playlist: list[dict[str, Any]] = field(default_factory=list)
     requests: dict[int, dict[str, Any]] = field(default_factory=dict)
     playback: dict[str, Any] = field(default_factory=dict)
+    #: Connected followers by id (from snapshots and follower_status events).
+    followers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_snapshot(cls, snapshot: dict[str, Any]) -> SessionView:
@@ -49,6 +51,7 @@ class SessionView:
             playlist=[dict(item) for item in snapshot["playlist"]],
             requests={r["id"]: dict(r) for r in snapshot["requests"]},
             playback=dict(snapshot["playback"]),
+            followers={f["id"]: dict(f) for f in snapshot.get("followers", [])},
         )
 
     def pending(self) -> list[dict[str, Any]]:
@@ -56,6 +59,13 @@ class SessionView:
 
     def apply(self, event: dict[str, Any]) -> None:
         """Apply one event; raise :class:`RevisionGap` if it is not the next."""
+        if event["type"] == "follower_status":
+            data = event["data"]
+            if data["state"] == "gone":
+                self.followers.pop(data["id"], None)
+            else:
+                self.followers[data["id"]] = dict(data)
+            return
         rev = event["rev"]
         if rev <= self.rev:
             return  # seen already: resume may overlap, never double-apply

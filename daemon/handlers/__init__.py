@@ -18,6 +18,8 @@ from ..tx import Tx
 __all__ = ["HANDLERS", "Handler", "handler", "load_all"]
 
 Handler = Callable[[Tx, Any], Awaitable[dict[str, Any]]]
+#: Ops the service answers itself: they change nothing in the database.
+SERVICE_OPS = frozenset({"auth", "time", "subscribe", "unsubscribe", "follower_report"})
 HANDLERS: dict[str, Handler] = {}
 
 H = TypeVar("H", bound=Callable[..., Awaitable[dict[str, Any]]])
@@ -37,7 +39,7 @@ def handler(name: str) -> Callable[[H], H]:
 def load_all() -> dict[str, Handler]:
     from . import playback, playlist, requests, sessions, tokens  # noqa: F401
 
-    missing = set(OPS) - set(HANDLERS) - {"auth", "time", "subscribe", "unsubscribe"}
+    missing = set(OPS) - set(HANDLERS) - SERVICE_OPS
     if missing:
         raise RuntimeError(f"ops without a handler: {sorted(missing)}")
     return HANDLERS

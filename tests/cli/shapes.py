@@ -22,7 +22,7 @@ ITEM = {"id", "uri", "title", "duration_ms", "added_by", "added_at_ms"}
 MEMBER = {"user", "name", "role", "joined_at_ms", "left_at_ms", "kicked"}
 PLAYBACK = {"item", "status", "position_ms", "anchor_at_ms", "repeat"}
 SESSION = {"id", "name", "host", "created_at_ms", "ended_at_ms", "invite_code"}
-SNAPSHOT = {"session", "members", "playlist", "requests", "playback", "rev"}
+SNAPSHOT = {"session", "members", "playlist", "requests", "playback", "rev", "followers"}
 REQUEST = {
     "id",
     "session",

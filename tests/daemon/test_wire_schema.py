@@ -59,6 +59,17 @@ async def test_all_ops_and_events_fit_the_schema(connect: ClientFactory, admin_t
     asked = await guest("request_playlist_change", session=s, action="move", item=a, position=0)
     await guest("request_withdraw", session=s, request=asked["request"]["id"])
     await guest("request_list", session=s)
+    await guest(
+        "follower_report",
+        session=s,
+        name="gus-laptop",
+        item=b,
+        state="in_sync",
+        error_ms=0.3,
+        speed=1.0,
+        offset_ms=12.5,
+        rtt_ms=0.4,
+    )
     for action, extra in [
         ("play", {}),
         ("pause", {}),
