@@ -329,7 +329,15 @@ class Client:
         if not isinstance(frame, dict):
             return
         if "type" in frame:
-            self._on_event(frame)
+            try:
+                self._on_event(frame)
+            except Exception:
+                # A malformed event must not end the client: start the view over.
+                log.exception("could not apply an event; resubscribing")
+                session = frame.get("session")
+                if isinstance(session, str) and session in self.views:
+                    del self.views[session]
+                    self._spawn(self.subscribe(session))
             return
         request_id = frame.get("id")
         if not isinstance(request_id, int):
@@ -398,6 +406,13 @@ class Client:
             raise self._fatal
         if self._runner is not None and self._runner.done():
             raise _lost(f"connection to {self.url} closed")
+
+    def received_events(self) -> list[dict[str, Any]]:
+        """Take every event received so far, without waiting for more."""
+        found = []
+        while not self._events.empty():
+            found.append(self._events.get_nowait())
+        return found
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         while True:

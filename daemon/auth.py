@@ -81,7 +81,8 @@ class TokenSigner:
         claims = Claims(
             user=user,
             role=role,
-            jti=secrets.token_urlsafe(12),
+            # Hex, so that an id never starts with "-" and reads as an option.
+            jti=secrets.token_hex(9),
             # JWT times are whole seconds; report exactly what the token says.
             expires_at_ms=(now_ms // 1000 + ttl_s) * 1000,
             session=session,

@@ -102,7 +102,16 @@ def _check(settings: Settings) -> list[str]:
         problems.append("max_message_bytes must be at least max_frame_bytes")
     if settings.event_log_keep < 10:
         problems.append("event_log_keep must be at least 10")
-    for name in ("rate_per_s", "user_rate_per_s"):
+    for name in (
+        "rate_per_s",
+        "user_rate_per_s",
+        "rate_burst",
+        "user_rate_burst",
+        "join_failures_per_min",
+        "write_buffer_limit",
+        "ping_interval_s",
+        "admin_token_ttl_s",
+    ):
         if getattr(settings, name) <= 0:
             problems.append(f"{name} must be positive")
     if settings.log_level not in _LOG_LEVELS:

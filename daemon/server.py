@@ -17,13 +17,14 @@ import json
 import logging
 import ssl
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from cmp.core.errors import AuthError, CmpError, RateLimited
 from cmp.core.protocol import encode_error, parse_message, parse_request, peek_id
@@ -50,6 +51,8 @@ class Connection:
         "bucket",
         "caller",
         "id",
+        "limit",
+        "on_slow",
         "remote",
         "reports",
         "subscriptions",
@@ -58,8 +61,17 @@ class Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, ws: ServerConnection, remote: str, bucket: Bucket) -> None:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        remote: str,
+        bucket: Bucket,
+        on_slow: Callable[[Connection], None] = lambda connection: None,
+        limit: int = 4 * 1024 * 1024,
+    ) -> None:
         self.ws = ws
+        self.on_slow = on_slow
+        self.limit = limit
         self.remote = remote
         self.bucket = bucket
         self.id = f"c{next(self._ids)}"
@@ -69,6 +81,9 @@ class Connection:
 
     def send(self, text: str) -> None:
         broadcast((self.ws,), text)
+        transport = self.ws.transport
+        if transport is not None and transport.get_write_buffer_size() > self.limit:
+            self.on_slow(self)
 
 
 class Server:
@@ -138,6 +153,8 @@ class Server:
                 self._drop_slow(connection)
 
     def _drop_slow(self, connection: Connection) -> None:
+        if connection.ws.state is not State.OPEN:
+            return  # already closing
         self.slow_consumers_dropped += 1
         self.hub.drop(connection)
         log.warning("dropping %s: it does not read its events", connection.remote)
@@ -183,7 +200,9 @@ class Server:
     async def _handle(self, ws: ServerConnection) -> None:
         remote = _remote(ws)
         bucket = Bucket(self.settings.rate_per_s, self.settings.rate_burst)
-        connection = Connection(ws, remote, bucket)
+        connection = Connection(
+            ws, remote, bucket, self._drop_slow, self.settings.write_buffer_limit
+        )
         connection.caller = self._header_callers.pop(ws, None)
         self.connections.add(connection)
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -74,13 +75,16 @@ class Service:
         self.clock = clock
         self.settings = settings
         self.handlers = load_all()
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: One lock per session in use; a lock nobody holds or waits for goes away.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         per_min = settings.join_failures_per_min
         self.join_limiter = KeyedBuckets(per_min / 60, per_min)
         #: Told which sessions' timelines changed (the scheduler).
         self.on_timeline_change: Callable[[str], None] = lambda session: None
         #: Tokens checked against the database and not revoked since: jti -> user.
         self._valid_tokens: dict[str, int] = {}
+        #: Counts committed revocations, so a slow read cannot cache a stale answer.
+        self._revocations = 0
         self.requests_total: Counter[str] = Counter()
         self.errors_total: Counter[str] = Counter()
 
@@ -138,9 +142,12 @@ class Service:
             raise AuthError("token has expired", code="token_expired")
         if caller.jti in self._valid_tokens:
             return
+        generation = self._revocations
         row = await queries.get_token(conn, caller.jti)
         if row is None or row.revoked_at_ms is not None:
             raise AuthError("token has been revoked", code="token_revoked")
+        if generation != self._revocations:
+            return  # a revocation committed while we read: do not trust the answer later
         if len(self._valid_tokens) >= MAX_CACHED_TOKENS:
             self._valid_tokens.clear()
         self._valid_tokens[caller.jti] = caller.user
@@ -187,6 +194,9 @@ class Service:
                 return
             if isinstance(request.args, AuthArgs):
                 caller = await self.authenticate(request.args.token)
+                if peer.caller is not None and peer.caller.jti != caller.jti:
+                    # Subscriptions were checked against the old token: start over.
+                    self.hub.drop(peer)
                 peer.caller = caller
                 peer.send(encode_result(request.id, _caller_info(caller)))
                 return
@@ -257,6 +267,15 @@ class Service:
             self._after(tx)
 
     def _after(self, tx: Tx) -> None:
+        """Publish and tidy up after a commit; the caller has its reply already."""
+        try:
+            self._settle(tx)
+        except Exception:
+            log.exception("after committing rev %s of %s", tx.rev, tx.session_id)
+
+    def _settle(self, tx: Tx) -> None:
+        if tx.revoked_jtis or tx.revoked_users:
+            self._revocations += 1
         for jti in tx.revoked_jtis:
             self._valid_tokens.pop(jti, None)
         if tx.revoked_users:

@@ -264,7 +264,7 @@ _OPS = [
     Op(
         "item_duration",
         ItemDurationArgs,
-        ANYONE,
+        HOSTS,
         ("playlist_update",),
         summary="Report an item's duration when it was not known.",
     ),

@@ -111,6 +111,8 @@ async def playlist_clear(tx: Tx, args: SessionArgs) -> dict[str, Any]:
 
 @handler("item_duration")
 async def item_duration(tx: Tx, args: ItemDurationArgs) -> dict[str, Any]:
+    # A duration moves the timeline (auto-advance): only the host may set one.
+    tx.require_host()
     tx.require_open()
     row = await queries.get_item(tx.conn, tx.session_id, args.item)
     if row is None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+from typing import Any
 
 import pytest
 
+from cmp.client import Client
 from cmp.core.errors import AuthError, Conflict, Forbidden
 from cmp.core.models import Snapshot
 from daemon.app import Daemon
@@ -226,3 +228,35 @@ async def test_healthz_and_metrics(daemon: Daemon, connect: ClientFactory) -> No
 def http_get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as response:
         return str(response.read().decode())
+
+
+async def test_removed_guests_stop_hearing_events(connect: ClientFactory, host_token: str) -> None:
+    """Kick, leave, and a re-auth before either: no event reaches them afterwards."""
+    party = await make_party(connect, host_token)
+    kicked = await join(connect, party, "kim")
+    leaver = await join(connect, party, "lea")
+    switcher = await join(connect, party, "sam")
+    other = await make_party(connect, host_token, "elsewhere")
+    elsewhere = await join(connect, other, "olga")
+    for guest in (kicked, leaver, switcher):
+        await guest.subscribe(party.session)
+    # sam authenticates again as someone else: the old subscription must not survive.
+    assert elsewhere.token is not None
+    await switcher.call("auth", token=elsewhere.token)
+    members = (await party.host.call("session_get", session=party.session))["members"]
+    kim = next(m["user"] for m in members if m["name"] == "kim")
+    await party.host.call("session_kick", session=party.session, user=kim)
+    await leaver.call("session_leave", session=party.session)
+    marker = await party.host.call("playlist_add", session=party.session, uri="after.ogg")
+
+    # kim hears of the kick itself, lea of nothing after leaving, sam of nothing.
+    seen_by_kim = await drain(kicked)
+    assert [e["type"] for e in seen_by_kim if e["type"] != "snapshot"][-1] == "member_update"
+    for guest in (kicked, leaver, switcher):
+        assert all(e.get("rev", 0) < marker["rev"] for e in await drain(guest))
+
+
+async def drain(client: Client) -> list[dict[str, Any]]:
+    """What a client has received so far (its reader has run: a call just returned)."""
+    await client.call("time")
+    return client.received_events()

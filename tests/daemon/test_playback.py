@@ -134,14 +134,19 @@ async def test_unknown_duration_waits_for_a_report(
     await command(party, "play")
     await next_state(party)
     clock.advance(3_600_000)  # an hour: nothing to advance without a duration
-    reported = await guest.call("item_duration", session=party.session, item=a, duration_ms=4_000)
+    # Only the host may set a duration: a guest could otherwise end the item at once.
+    with pytest.raises(Forbidden):
+        await guest.call("item_duration", session=party.session, item=a, duration_ms=1)
+    reported = await party.host.call(
+        "item_duration", session=party.session, item=a, duration_ms=4_000
+    )
     assert reported["changed"] is True
     (update,) = await events(party.host, 1)
     assert update["data"] == {"action": "update", "item": reported["item"]}
     # Long past its end: the next item starts after the lead.
     after = await next_state(party)
     assert (after["item"], after["anchor_at_ms"]) == (b, clock.now_ms() + 200)
-    again = await guest.call("item_duration", session=party.session, item=a, duration_ms=1)
+    again = await party.host.call("item_duration", session=party.session, item=a, duration_ms=1)
     assert again["changed"] is False
 
 

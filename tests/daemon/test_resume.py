@@ -43,7 +43,7 @@ async def churn(url: str, host: Client, guest: Client, session: str, rounds: int
                 "playlist_add", session=session, uri=f"file:///churn/{n}.flac", title=f"churn {n}"
             )
             item = added["item"]["id"]
-            await guest.call("item_duration", session=session, item=item, duration_ms=120_000)
+            await host.call("item_duration", session=session, item=item, duration_ms=120_000)
             await host.call("playlist_move", session=session, item=item, position=0)
             asked = await guest.call(
                 "request_playlist_change", session=session, action="add", uri=f"file:///g/{n}"
