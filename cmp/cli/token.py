@@ -18,16 +18,25 @@ app = typer.Typer(help="Issue, list and revoke tokens (admin only).", no_args_is
 @app.command("issue")
 def issue(
     ctx: typer.Context,
-    name: Annotated[str, typer.Option(help="Who the token is for.")],
+    name: Annotated[str | None, typer.Option(help="Who the token is for (a new user).")] = None,
     role: Annotated[Literal["host", "admin"], typer.Option(help="host or admin.")] = "host",
     ttl: Annotated[str, typer.Option(help="Lifetime: 3600, 30m, 12h, 7d, 2w.")] = "30d",
+    user: Annotated[
+        int | None,
+        typer.Option(help="A new token for this existing user id (see 'token list')."),
+    ] = None,
 ) -> None:
-    """Issue a host (or admin) token and print it."""
+    """Issue a host (or admin) token and print it.
+
+    --name makes a new user; --user gives an existing host a fresh token, so
+    that they keep hosting their sessions when their old token expires.
+    """
+    if (name is None) == (user is None):
+        raise typer.BadParameter("give --name (a new user) or --user (an existing one)")
     ttl_s = parse_ttl(ttl)
     cli = state(ctx)
-    issued: dict[str, Any] = cli.run(
-        lambda c: c.call("token_issue", role=role, name=name, ttl_s=ttl_s)
-    )
+    who: dict[str, Any] = {"name": name} if user is None else {"user": user}
+    issued: dict[str, Any] = cli.run(lambda c: c.call("token_issue", role=role, ttl_s=ttl_s, **who))
 
     def human() -> None:
         typer.echo(issued["token"])

@@ -56,8 +56,18 @@ class TimeArgs(Args):
 
 class TokenIssueArgs(Args):
     role: Literal["host", "admin"] = "host"
-    name: Name
+    #: Required for a new user; with ``user``, the user's own name is kept.
+    name: Name | None = None
     ttl_s: Annotated[int, Field(ge=60, le=3650 * DAY_S)] = 30 * DAY_S
+    #: A new token for an existing host or admin (one whose token expired
+    #: keeps their sessions this way); ``role`` is then theirs.
+    user: RowId | None = None
+
+    @model_validator(mode="after")
+    def _name_or_user(self) -> TokenIssueArgs:
+        if (self.name is None) == (self.user is None):
+            raise ValueError("give name (a new user) or user (an existing one), not both")
+        return self
 
 
 class TokenRevokeArgs(Args):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cmp.core.errors import Conflict
 from cmp.core.ops import NoArgs, TokenIssueArgs, TokenRevokeArgs
 
 from ..store import queries
@@ -14,12 +15,19 @@ __all__ = ["issue_token"]
 
 
 async def issue_token(
-    tx: Tx, *, role: str, name: str, ttl_s: int, session: str | None = None
+    tx: Tx,
+    *,
+    role: str,
+    name: str,
+    ttl_s: int,
+    session: str | None = None,
+    user: int | None = None,
 ) -> dict[str, Any]:
-    """Create a user and a token for it; return what the reply carries."""
-    user = await queries.insert_user(
-        tx.conn, name=name, role=role, session_id=session, now_ms=tx.now_ms
-    )
+    """A token for ``user``, or for a new user; return what the reply carries."""
+    if user is None:
+        user = await queries.insert_user(
+            tx.conn, name=name, role=role, session_id=session, now_ms=tx.now_ms
+        )
     token, claims = tx.signer.issue(
         user=user, role=role, name=name, now_ms=tx.now_ms, ttl_s=ttl_s, session=session
     )
@@ -45,7 +53,15 @@ async def issue_token(
 
 @handler("token_issue")
 async def token_issue(tx: Tx, args: TokenIssueArgs) -> dict[str, Any]:
-    return await issue_token(tx, role=args.role, name=args.name, ttl_s=args.ttl_s)
+    if args.user is None:
+        assert args.name is not None
+        return await issue_token(tx, role=args.role, name=args.name, ttl_s=args.ttl_s)
+    row = await queries.get_user(tx.conn, args.user)
+    if row is None:
+        raise not_found("user", args.user)
+    if row.role == "guest":
+        raise Conflict("guests get their tokens by joining with an invite code")
+    return await issue_token(tx, role=row.role, name=row.name, ttl_s=args.ttl_s, user=int(row.id))
 
 
 @handler("token_list")

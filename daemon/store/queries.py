@@ -38,6 +38,7 @@ __all__ = [
     "get_request",
     "get_session",
     "get_token",
+    "get_user",
     "has_admin",
     "insert_item",
     "insert_member",
@@ -209,6 +210,10 @@ _GET_TOKEN = (
 async def get_token(conn: Connection, jti: str) -> TokenInfo | None:
     row = (await conn.execute(_GET_TOKEN, {"p_jti": jti})).first()
     return None if row is None else _token_info(row)
+
+
+async def get_user(conn: Connection, user_id: int) -> Row | None:
+    return (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
 
 
 async def has_admin(conn: Connection) -> bool:

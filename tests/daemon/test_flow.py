@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from cmp.client import Client
-from cmp.core.errors import AuthError, Conflict, Forbidden
+from cmp.core.errors import AuthError, Conflict, Forbidden, InvalidArgs, NotFound
 from cmp.core.models import Snapshot
 from daemon.app import Daemon
 from tests.conftest import ClientFactory
 from tests.daemon.flows import events, fresh_view, join, make_party
+from tests.fakes import FakeClock
 
 
 async def test_create_join_request_approve(connect: ClientFactory, host_token: str) -> None:
@@ -260,3 +261,27 @@ async def drain(client: Client) -> list[dict[str, Any]]:
     """What a client has received so far (its reader has run: a call just returned)."""
     await client.call("time")
     return client.received_events()
+
+
+async def test_a_host_whose_token_expired_gets_a_new_one(
+    connect: ClientFactory, admin_token: str, clock: FakeClock
+) -> None:
+    admin = await connect(admin_token)
+    first = await admin.call("token_issue", role="host", name="hana", ttl_s=60)
+    host = await connect(first["token"])
+    session = (await host.call("session_create", name="long party"))["session"]["id"]
+    clock.advance(61_000)
+    with pytest.raises(AuthError) as expired:
+        await host.call("session_get", session=session)
+    assert expired.value.code == "token_expired"
+
+    renewed = await admin.call("token_issue", user=first["user"], ttl_s=3600)
+    assert (renewed["user"], renewed["name"], renewed["role"]) == (first["user"], "hana", "host")
+    again = await connect(renewed["token"])
+    added = await again.call("playlist_add", session=session, uri="still-mine.ogg")
+    assert added["item"]["added_by"] == first["user"]
+
+    with pytest.raises(InvalidArgs):
+        await admin.call("token_issue", name="x", user=first["user"])
+    with pytest.raises(NotFound):
+        await admin.call("token_issue", user=999_999)
