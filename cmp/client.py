@@ -243,7 +243,8 @@ class Client:
             raise self._fatal
         if self._ws is None and self.reconnect:
             try:
-                await asyncio.wait_for(self._connected.wait(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await self._connected.wait()
             except TimeoutError:
                 raise _unreachable(f"no connection to {self.url}") from None
         ws = self._ws
@@ -255,13 +256,18 @@ class Client:
         if on_result is not None:
             self._on_result[request_id] = on_result
         frame = json.dumps({"op": op, "id": request_id, "args": args}, separators=(",", ":"))
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a
+        # cancellation that arrives as the reply does, and the caller runs on.
         try:
-            await ws.send(frame)
-            return await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await ws.send(frame)
+                return await future
         except ConnectionClosed:
             raise _lost(f"connection to {self.url} lost") from None
         except TimeoutError:
-            raise CmpError(f"no reply to {op} within {self.timeout:g} s", code="timeout") from None
+            raise Unavailable(
+                f"no reply to {op} within {self.timeout:g} s", code="timeout"
+            ) from None
         finally:
             self._pending.pop(request_id, None)
             self._on_result.pop(request_id, None)

@@ -172,7 +172,8 @@ class Server:
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
             try:
-                await asyncio.wait_for(self.service.store.ping(), timeout=5)
+                async with asyncio.timeout(5):
+                    await self.service.store.ping()
             except Exception:
                 return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable\n")
             return connection.respond(HTTPStatus.OK, "ok\n")
