@@ -12,7 +12,7 @@ import typer
 
 from cmp import __version__
 
-from . import config_cmd, playback, playlist, request, session, token, watch
+from . import config_cmd, follow, playback, playlist, request, session, token, watch
 from .context import CliState
 
 __all__ = ["app", "main"]
@@ -91,6 +91,7 @@ app.add_typer(playlist.app, name="playlist")
 app.add_typer(request.app, name="request")
 playback.register(app)
 watch.register(app)
+follow.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,123 @@
+"""``cmpc follow``: play a session on this machine, in step with everyone else."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .context import CliState, state
+from .session import SessionOpt
+
+if TYPE_CHECKING:
+    from cmp.client import Client
+    from cmp.follower.loop import Follower
+
+__all__ = ["parse_mpv_options", "register"]
+
+log = logging.getLogger("cmp.follow")
+
+
+def parse_mpv_options(pairs: list[str]) -> dict[str, str]:
+    """``["ao=null", "audio-device=alsa/hw:1"]`` → a dict; a bad pair is a usage error."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--mpv-option")
+        options[key.strip()] = value
+    return options
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(rich_help_panel="Playback")
+    def follow(
+        ctx: typer.Context,
+        media_root: Annotated[
+            list[Path] | None,
+            typer.Option(help="Where relative items are found (repeatable)."),
+        ] = None,
+        latency_ms: Annotated[
+            float | None,
+            typer.Option(help="This machine's output latency, in ms (see docs/CLIENT_SYNC.md)."),
+        ] = None,
+        mpv_option: Annotated[
+            list[str] | None,
+            typer.Option(help="Any mpv option as KEY=VALUE, e.g. ao=pulse (repeatable)."),
+        ] = None,
+        verbose: Annotated[
+            int,
+            typer.Option(
+                "--verbose", "-v", count=True, help="-v: status each second; -vv: detail."
+            ),
+        ] = 0,
+        session: SessionOpt = None,
+    ) -> None:
+        """Play the session here and keep in step with its timeline (Ctrl-C stops)."""
+        cli = state(ctx)
+        session_id = cli.session(session)
+        profile = cli.profile
+        roots = list(media_root or []) or [
+            Path(p).expanduser() for p in (profile.get("follow_media_roots") or "").split(":") if p
+        ]
+        latency = (
+            latency_ms if latency_ms is not None else float(profile.get("follow_latency_ms") or 0)
+        )
+        options = parse_mpv_options(list(mpv_option or []))
+        logging.basicConfig(
+            level=logging.WARNING - 10 * min(verbose, 2),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        _follow(cli, session_id, roots, latency, options, verbose)
+
+
+def _follow(
+    cli: CliState,
+    session: str,
+    roots: list[Path],
+    latency_ms: float,
+    options: dict[str, str],
+    verbose: int,
+) -> None:
+    async def work(client: Client) -> None:
+        import asyncio
+        import signal
+
+        from cmp.core.errors import CmpError
+        from cmp.follower.loop import Follower, FollowerSettings
+        from cmp.follower.mpv_player import MpvPlayer
+        from cmp.follower.player import PlayerError
+
+        loop = asyncio.get_running_loop()
+        try:
+            player = MpvPlayer(options=options, loop=loop)
+        except PlayerError as exc:
+            raise CmpError(f"cannot start mpv: {exc}", code="player") from None
+        settings = FollowerSettings(media_roots=roots, latency_ms=latency_ms)
+        follower = Follower(client, session, player, settings)
+        player.on_end = lambda reason: follower.ended(follower.item, reason)
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(follower.run())
+                if verbose:
+                    tasks.create_task(_report(follower))
+        except asyncio.CancelledError:
+            log.info("stopping")
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            player.close()
+
+    cli.run(work, reconnect=True)
+
+
+async def _report(follower: Follower) -> None:
+    import asyncio
+
+    while True:
+        await asyncio.sleep(1)
+        log.info("%s", follower.status())
