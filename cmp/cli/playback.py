@@ -87,6 +87,20 @@ def _command(cli: CliState, session: str | None, action: str, **args: Any) -> No
     _emit_playback(cli, result)
 
 
+def follower_line(report: dict[str, Any]) -> str:
+    """``kitchen: in_sync, -0.4 ms, speed 1.0002, rtt 0.8 ms`` (missing media named)."""
+    parts = [str(report["state"])]
+    if report.get("error_ms") is not None:
+        parts.append(f"{report['error_ms']:+.1f} ms")
+    if report.get("speed") not in (None, 1.0):
+        parts.append(f"speed {report['speed']:.4f}")
+    if report.get("rtt_ms") is not None:
+        parts.append(f"rtt {report['rtt_ms']:.1f} ms")
+    if report.get("missing"):
+        parts.append("missing items " + ", ".join(str(i) for i in report["missing"]))
+    return f"{report['name']}: " + ", ".join(parts)
+
+
 def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Playback")
     def play(
@@ -194,6 +208,7 @@ def register(app: typer.Typer) -> None:
             "position_ms": position if current else None,
             "next": upcoming,
             "pending_requests": len(snapshot["requests"]),
+            "followers": snapshot.get("followers", []),
         }
 
         def human() -> None:
@@ -202,5 +217,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"next: {upcoming['title'] or upcoming['uri']}")
             if snapshot["requests"]:
                 typer.echo(f"pending requests: {len(snapshot['requests'])}")
+            for follower in document["followers"]:
+                typer.echo(f"follower {follower_line(follower)}")
 
         emit(cli.json, document, human)

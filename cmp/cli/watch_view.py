@@ -49,6 +49,8 @@ def describe(event: dict[str, Any], view: SessionView | None) -> str:
         return f"{data['member']['name']} {data['action']}"
     if kind == "session_update":
         return f"session {data['action']}"
+    if kind == "follower_status":
+        return f"follower {data['name']} {data['state']}"
     return str(kind)
 
 
@@ -103,6 +105,11 @@ def render(view: SessionView, log: deque[str], now_ms: int) -> RenderableType:
         parts.append(requests)
     members = ", ".join(m["name"] for m in view.members.values() if m["left_at_ms"] is None)
     parts.append(Text(f"members: {members}"))
+    if view.followers:
+        from .playback import follower_line
+
+        lines = [follower_line(report) for report in view.followers.values()]
+        parts.append(Text("followers:\n  " + "\n  ".join(lines)))
     parts.append(Panel("\n".join(log) or "(no activity yet)", title="activity"))
     return Group(*parts)
 
@@ -121,6 +128,8 @@ async def run_view(client: Client, session: str, limit: int | None) -> None:
     offset = await daemon_offset_ms(client)
     log: deque[str] = deque(maxlen=12)
     seen = 0
+    #: Followers report every second: only a change of state goes to the log.
+    follower_states: dict[str, str] = {}
 
     def now() -> int:
         return int(time.time() * 1000 + offset)
@@ -135,5 +144,11 @@ async def run_view(client: Client, session: str, limit: int | None) -> None:
                 if event["type"] != "snapshot":
                     seen += 1
                 view = client.views.get(session, view)
-                log.append(describe(event, view))
+                if event["type"] == "follower_status":
+                    data = event["data"]
+                    if follower_states.get(data["id"]) != data["state"]:
+                        follower_states[data["id"]] = data["state"]
+                        log.append(describe(event, view))
+                else:
+                    log.append(describe(event, view))
             live.update(render(view, log, now()), refresh=True)

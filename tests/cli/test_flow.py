@@ -178,7 +178,9 @@ def test_host_and_guest_flow(
         "position_ms",
         "next",
         "pending_requests",
+        "followers",
     }
+    assert status["followers"] == []  # a guest sees no followers
     assert (status["session"], status["item"]["id"], status["position_ms"]) == (session, d["id"], 0)
     assert (status["playback"]["repeat"], status["next"]["id"]) == ("all", a["id"])
     assert status["pending_requests"] == 0

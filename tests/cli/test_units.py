@@ -275,3 +275,47 @@ def test_a_file_that_is_not_audio_keeps_its_name(tmp_path: Path) -> None:
 def test_other_uris_pass_as_they_are(uri: str) -> None:
     assert local_file(uri) is None
     assert item_args(uri, None, "1:00") == {"uri": uri, "duration_ms": 60_000}
+
+
+def test_follower_lines_show_sync_health() -> None:
+    from cmp.cli.playback import follower_line
+
+    report = {
+        "name": "kitchen",
+        "state": "syncing",
+        "error_ms": -2.25,
+        "speed": 1.0045,
+        "rtt_ms": 0.84,
+        "missing": [4, 9],
+    }
+    assert follower_line(report) == (
+        "kitchen: syncing, -2.2 ms, speed 1.0045, rtt 0.8 ms, missing items 4, 9"
+    )
+    assert follower_line({"name": "den", "state": "stopped"}) == "den: stopped"
+
+
+def test_the_watch_view_lists_followers() -> None:
+    from collections import deque
+
+    from rich.console import Console
+
+    from cmp.cli.watch_view import render
+    from cmp.core.view import SessionView
+
+    view = SessionView(
+        session={"id": "s1", "name": "party"},
+        rev=3,
+        playback={
+            "item": None,
+            "status": "stopped",
+            "position_ms": 0,
+            "anchor_at_ms": 0,
+            "repeat": "off",
+        },
+        followers={"c1": {"id": "c1", "name": "kitchen", "state": "in_sync", "error_ms": 0.3}},
+    )
+    console = Console(width=100, record=True)
+    console.print(render(view, deque(), 0))
+    text = console.export_text()
+    assert "followers:" in text
+    assert "kitchen: in_sync, +0.3 ms" in text
