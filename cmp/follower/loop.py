@@ -128,6 +128,8 @@ class Follower:
         self.playing = False
         self.missing: set[int] = set()
         self.last: Decision | None = None
+        #: The item and position the player was last told to wait at, paused.
+        self._waiting_at: tuple[int, float] | None = None
         self._start_at: StartAt = start_at or _Starter
         self._starter: Cancellable | None = None
 
@@ -229,12 +231,14 @@ class Follower:
                 self.player.seek(target)
             self._start()
         else:
-            if not loaded:
+            # Already waiting there (an event that moved nothing): leave the player
+            # be; pausing and seeking again would reload an item still loading.
+            if not loaded and self._waiting_at != (todo.item, max(0.0, target)):
                 self._pause_at(target)
             if todo.action == "start_at":
                 assert todo.start_at_ms is not None
                 at_local = self.to_local(todo.start_at_ms) - latency
-                self._starter = self._start_at(at_local, self.player.play, self._started)
+                self._starter = self._start_at(at_local, self._play_now, self._started)
         self.policy.reset()
 
     def _ensure(self, item: int, uri: str, position_ms: float) -> bool | None:
@@ -254,24 +258,31 @@ class Follower:
             return None
         self.player.load(media, start_ms=max(0.0, position_ms), paused=True)
         self.item, self.playing = item, False
+        self._waiting_at = (item, max(0.0, position_ms))
         return True
 
     def _pause_at(self, position_ms: float) -> None:
         self.player.pause()
         self.playing = False
         self.player.seek(max(0.0, position_ms))
+        self._waiting_at = None if self.item is None else (self.item, max(0.0, position_ms))
+
+    def _play_now(self) -> None:
+        """The scheduled start (on the starter's thread): no longer waiting."""
+        self._waiting_at = None
+        self.player.play()
 
     def _start(self) -> None:
         self.player.play()
-        self.playing = True
+        self.playing, self._waiting_at = True, None
 
     def _started(self) -> None:
-        self.playing = True
+        self.playing, self._waiting_at = True, None
 
     def _stop(self) -> None:
         if self.item is not None:
             self.player.stop()
-        self.item, self.playing = None, False
+        self.item, self.playing, self._waiting_at = None, False, None
 
     def _cancel_start(self) -> None:
         if self._starter is not None:
@@ -284,7 +295,7 @@ class Follower:
             log.warning("item %s could not be played here; skipping it", item)
             self.missing.add(item)
         if item == self.item:
-            self.item, self.playing = None, False
+            self.item, self.playing, self._waiting_at = None, False, None
 
     def tick(self) -> Decision | None:
         """Compare the player with the timeline once and correct it."""
