@@ -53,6 +53,10 @@ def register(app: typer.Typer) -> None:
                 "--verbose", "-v", count=True, help="-v: status each second; -vv: detail."
             ),
         ] = 0,
+        name: Annotated[
+            str | None,
+            typer.Option(help="How hosts see this follower [default: the host name]."),
+        ] = None,
         session: SessionOpt = None,
     ) -> None:
         """Play the session here and keep in step with its timeline (Ctrl-C stops)."""
@@ -70,7 +74,8 @@ def register(app: typer.Typer) -> None:
             level=logging.WARNING - 10 * min(verbose, 2),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        _follow(cli, session_id, roots, latency, options, verbose)
+        shown = name or profile.get("follow_name")
+        _follow(cli, session_id, roots, latency, options, verbose, shown)
 
 
 def _follow(
@@ -80,6 +85,7 @@ def _follow(
     latency_ms: float,
     options: dict[str, str],
     verbose: int,
+    name: str | None,
 ) -> None:
     async def work(client: Client) -> None:
         import asyncio
@@ -96,6 +102,8 @@ def _follow(
         except PlayerError as exc:
             raise CmpError(f"cannot start mpv: {exc}", code="player") from None
         settings = FollowerSettings(media_roots=roots, latency_ms=latency_ms)
+        if name:
+            settings.name = name
         follower = Follower(client, session, player, settings)
         player.on_end = lambda reason: follower.ended(follower.item, reason)
         task = asyncio.current_task()
@@ -108,6 +116,12 @@ def _follow(
                     tasks.create_task(_report(follower))
         except asyncio.CancelledError:
             log.info("stopping")
+        except BaseExceptionGroup as group:
+            # The task group wraps what stopped the follower: report that alone.
+            errors = group.subgroup(CmpError)
+            if errors is None:
+                raise
+            raise errors.exceptions[0] from None
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
             player.close()

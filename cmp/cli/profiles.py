@@ -25,7 +25,15 @@ from typing import Any
 __all__ = ["KEYS", "ConfigFile", "Profile", "config_path"]
 
 #: What a profile may hold; ``follow_*`` keys are the follower's options.
-KEYS = ("server", "token", "session", "name", "follow_media_roots", "follow_latency_ms")
+KEYS = (
+    "server",
+    "token",
+    "session",
+    "name",
+    "follow_media_roots",
+    "follow_latency_ms",
+    "follow_name",
+)
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:

@@ -222,7 +222,10 @@ class Follower:
             return
         assert todo.item is not None
         latency = self.settings.latency_ms
-        target = todo.position_ms + latency
+        # Sound leaves the speaker ``latency`` late. Playing now, the player must
+        # be that far ahead; waiting, it waits at the position itself and starts
+        # that much early instead (counting both would double it).
+        target = todo.position_ms + (latency if todo.action == "play" else 0.0)
         loaded = self._ensure(todo.item, items[todo.item]["uri"], target)
         if loaded is None:
             return

@@ -64,3 +64,21 @@ async def test_follow_plays_reports_and_stops_on_sigterm(tmp_path: Path) -> None
             assert follower.returncode == 0, err.decode()
             assert b"Traceback" not in err
             await wait_for(lambda: not view.followers, what="the follower reported gone")
+
+
+async def test_follow_an_unknown_session_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    settings = Settings(port=0, state_dir=tmp_path / "state")
+    async with Daemon(settings) as daemon:
+        assert daemon.admin_token_file is not None
+        token = daemon.admin_token_file.read_text().strip()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
+        env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
+        follower = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cmp", "--server", daemon.url, "--token", token,
+            "--session", "nosuchsession", "follow", "--mpv-option", "ao=null",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(follower.communicate(), 30)
+        assert follower.returncode == 4, err.decode()
+        assert b"Traceback" not in err
+        assert err.decode().strip().splitlines()[-1].endswith("[not_found]")

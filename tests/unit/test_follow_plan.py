@@ -145,8 +145,9 @@ async def follower(
 async def test_a_future_start_preloads_paused_and_schedules(tmp_path: Path) -> None:
     f, player, _, scheduled = await follower(state("playing", 1, 500, T0 + 250), tmp_path, 20)
     f.apply()
-    assert player.calls == [("load", str(tmp_path / "a.ogg"), 520.0, True)]
-    # Local time 0 is daemon time T0; sound must leave 20 ms early.
+    # It waits at the position itself and starts 20 ms early, local time 0 being
+    # daemon time T0, so that the sound of 500 ms is heard at the anchor.
+    assert player.calls == [("load", str(tmp_path / "a.ogg"), 500.0, True)]
     assert scheduled.starts == [pytest.approx(230.0)]
     assert not f.playing
 
