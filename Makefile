@@ -9,6 +9,8 @@ PYTHON ?= python3
 HOST = 127.0.0.1
 PORT = 7700
 STATE = .state
+# Options for `make demo` (cmpc demo --help): `make demo DEMO_ARGS=--audio`.
+DEMO_ARGS =
 
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -41,7 +43,7 @@ URL_HOST = $(if $(findstring :,$(HOST)),[$(HOST)],$(HOST))
 URL = ws://$(URL_HOST):$(PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck schema bench clean venv libmpv apt-update
+.PHONY: help run demo test lint typecheck schema bench clean venv libmpv apt-update
 
 help: ## List the targets
 	@echo "cmp: a collaborative music player (cmpd daemon, cmpc client)"
@@ -65,6 +67,9 @@ run: venv libmpv ## Start cmpd in the foreground, state in ./.state (Ctrl-C stop
 	@echo "  cmpc --help                                       # and README.md's walkthrough"
 	@echo
 	@exec $(VENV)/bin/cmpd run --host $(HOST) --port $(PORT) --state-dir $(STATE)
+
+demo: venv libmpv ## Try cmp: a daemon, a session, two followers, live view (DEMO_ARGS=--audio to hear it)
+	@exec $(VENV)/bin/cmpc demo $(DEMO_ARGS)
 
 test: venv libmpv ## Run ruff, mypy and pytest
 	$(VENV)/bin/ruff check cmp daemon tests

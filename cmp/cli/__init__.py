@@ -12,7 +12,7 @@ import typer
 
 from cmp import __version__
 
-from . import config_cmd, follow, playback, playlist, request, session, token, watch
+from . import config_cmd, demo, follow, playback, playlist, request, session, token, watch
 from .context import CliState
 
 __all__ = ["app", "main"]
@@ -59,7 +59,8 @@ def _root(
         typer.Option(envvar="CMP_PROFILE", help="Config profile to use.", show_default=False),
     ] = None,
     json_: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document (JSON lines for watch).")
+        bool,
+        typer.Option("--json", help="Print one JSON document (JSON lines for watch and demo)."),
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 10.0,
     version: Annotated[
@@ -92,6 +93,7 @@ app.add_typer(request.app, name="request")
 playback.register(app)
 watch.register(app)
 follow.register(app)
+demo.register(app)
 
 
 def main() -> None:
