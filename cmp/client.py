@@ -272,12 +272,6 @@ class Client:
             self._pending.pop(request_id, None)
             self._on_result.pop(request_id, None)
 
-    async def send_raw(self, text: str | bytes) -> None:
-        """Send a frame as is (for tests of the daemon's input checks)."""
-        if self._ws is None:
-            raise _lost(f"not connected to {self.url}")
-        await self._ws.send(text)
-
     async def time_probe(
         self, now: Callable[[], float] = time.time
     ) -> tuple[float, float, float, float]:

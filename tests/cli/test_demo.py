@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import array
-import importlib
 import json
 import os
 import subprocess
@@ -14,21 +13,12 @@ from pathlib import Path
 import pytest
 
 from cmp.cli.demo import RATE, TRACK_S, TRACKS, write_track
+from tests.follower.test_mpv_player import libmpv_problem
 
 from .helpers import CMPC, clean_env
 
 #: Generous: the demo itself stops after its --seconds; this only catches a hang.
 RUN_TIMEOUT_S = 120.0
-
-
-def libmpv_problem() -> str | None:
-    try:
-        importlib.import_module("mpv")
-    except ImportError as exc:
-        return f"python-mpv is not installed: {exc}"
-    except OSError as exc:  # python-mpv raises this at import when libmpv is missing
-        return f"libmpv cannot be loaded: {exc}"
-    return None
 
 
 def alive(pid: int) -> bool:
