@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from cmp.client import Client
     from cmp.follower.loop import Follower
 
-__all__ = ["parse_mpv_options", "register"]
+__all__ = ["parse_mpv_options", "register", "spare_options"]
 
 log = logging.getLogger("cmp.follow")
 
@@ -29,6 +29,15 @@ def parse_mpv_options(pairs: list[str]) -> dict[str, str]:
             raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--mpv-option")
         options[key.strip()] = value
     return options
+
+
+def spare_options(options: dict[str, str]) -> dict[str, str]:
+    """The second player's options: the same, with its own IPC socket (``PATH.spare``)."""
+    spare = dict(options)
+    for key in ("input-ipc-server", "input_ipc_server"):
+        if spare.get(key):
+            spare[key] = spare[key] + ".spare"
+    return spare
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +66,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="How hosts see this follower [default: the host name]."),
         ] = None,
+        spare: Annotated[
+            bool,
+            typer.Option(
+                help="Prepare each start (skip, next item, seek) on a second mpv while the"
+                " current item plays on, and switch at the instant. --no-spare: one mpv,"
+                " for an audio device that only one player can open at a time."
+            ),
+        ] = True,
         session: SessionOpt = None,
     ) -> None:
         """Play the session here and keep in step with its timeline (Ctrl-C stops)."""
@@ -75,7 +92,7 @@ def register(app: typer.Typer) -> None:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         shown = name or profile.get("follow_name")
-        _follow(cli, session_id, roots, latency, options, verbose, shown)
+        _follow(cli, session_id, roots, latency, options, verbose, shown, spare)
 
 
 def _follow(
@@ -86,6 +103,7 @@ def _follow(
     options: dict[str, str],
     verbose: int,
     name: str | None,
+    spare: bool,
 ) -> None:
     async def work(client: Client) -> None:
         import asyncio
@@ -97,15 +115,21 @@ def _follow(
         from cmp.follower.player import PlayerError
 
         loop = asyncio.get_running_loop()
+        players: list[MpvPlayer] = []
         try:
-            player = MpvPlayer(options=options, loop=loop)
+            players.append(MpvPlayer(options=options, loop=loop))
+            if spare:
+                players.append(MpvPlayer(options=spare_options(options), loop=loop))
         except PlayerError as exc:
+            for player in players:
+                player.close()
             raise CmpError(f"cannot start mpv: {exc}", code="player") from None
         settings = FollowerSettings(media_roots=roots, latency_ms=latency_ms)
         if name:
             settings.name = name
-        follower = Follower(client, session, player, settings)
-        player.on_end = lambda reason: follower.ended(follower.item, reason)
+        follower = Follower(
+            client, session, players[0], settings, spare=players[1] if spare else None
+        )
         task = asyncio.current_task()
         assert task is not None
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -124,7 +148,8 @@ def _follow(
             raise errors.exceptions[0] from None
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
-            player.close()
+            for player in players:
+                player.close()
 
     cli.run(work, reconnect=True)
 

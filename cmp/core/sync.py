@@ -6,10 +6,15 @@ machine's output latency) with where the shared timeline says it should be.
 
 - Small errors are corrected inaudibly with a proportional speed trim,
   ``speed = 1 + error / tau``, clamped to ``max_trim``.
-- Large errors (``seek_above_ms``) get one exact seek, aimed ``lookahead_ms``
-  ahead to cover the time the seek itself takes.
+- Large errors (``seek_above_ms``) get one exact seek with look-ahead: the
+  player pauses, seeks to where the timeline will be ``lookahead_ms`` from now
+  and resumes exactly then, so the time the seek takes costs nothing.
 - No chatter: after a seek the policy waits ``settle_ms`` before it would seek
   again, and only seeks again then if the error is still large.
+
+``actual_ms`` should already count speed changes made but not yet heard (see
+:mod:`cmp.follower.buffer`): the policy then sees its trims act at once and
+never overshoots waiting for them.
 
 Pure: the caller passes the time in and applies the decision.
 """
@@ -27,8 +32,10 @@ SyncState = Literal["in_sync", "syncing", "seeking"]
 @dataclass(frozen=True, slots=True)
 class Decision:
     speed: float
-    #: Seek to this position (ms) now, or None.
+    #: Seek (paused) to this position (ms), or None ...
     seek_to_ms: float | None
+    #: ... and resume playing at this instant (``now_ms`` + look-ahead).
+    resume_at_ms: float | None
     state: SyncState
     error_ms: float
 
@@ -43,23 +50,24 @@ class SyncPolicy:
     tau_ms: float = 500.0
     #: Largest speed change, as a fraction (0.05 = 5 %).
     max_trim: float = 0.05
-    #: Seeks land this far ahead, to make up for the time a seek takes.
-    lookahead_ms: float = 3.0
-    #: After a seek, let it land for this long before judging again.
-    settle_ms: float = 300.0
+    #: A seek aims this far ahead and resumes then: time for the seek to land.
+    lookahead_ms: float = 100.0
+    #: After a seek, let it land (and play) for this long before judging again.
+    settle_ms: float = 150.0
     _last_seek_at: float | None = None
 
     def decide(self, *, expected_ms: float, actual_ms: float, now_ms: float) -> Decision:
         error = expected_ms - actual_ms
         settling = self._last_seek_at is not None and now_ms - self._last_seek_at < self.settle_ms
         if settling:
-            return Decision(1.0, None, "seeking", error)
+            return Decision(1.0, None, None, "seeking", error)
         if abs(error) > self.seek_above_ms:
             self._last_seek_at = now_ms
-            return Decision(1.0, expected_ms + self.lookahead_ms, "seeking", error)
+            ahead = self.lookahead_ms
+            return Decision(1.0, expected_ms + ahead, now_ms + ahead, "seeking", error)
         trim = max(-self.max_trim, min(self.max_trim, error / self.tau_ms))
         state: SyncState = "in_sync" if abs(error) <= self.in_sync_ms else "syncing"
-        return Decision(1.0 + trim, None, state, error)
+        return Decision(1.0 + trim, None, None, state, error)
 
     def reset(self) -> None:
         """Forget the last seek (a new item, a pause): judge afresh."""

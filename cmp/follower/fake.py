@@ -107,6 +107,9 @@ class FakePlayer(Player):
         self._check_end()
         return self._position() if self._ready and not self.closed else None
 
+    def in_flight_ms(self) -> float:
+        return 0.0  # speed changes are heard at once
+
     def duration_ms(self) -> float | None:
         if not self._ready or self.closed or self.uri is None:
             return None

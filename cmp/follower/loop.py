@@ -13,6 +13,7 @@ event loop's clock); ``daemon`` is the daemon's clock, from the estimate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import threading
@@ -105,7 +106,34 @@ class _Starter:
         self._cancel.set()
 
 
+@dataclass(frozen=True)
+class _Cue:
+    """An item waiting, paused at ``position_ms`` on ``player``, to start at ``at_local_ms``."""
+
+    item: int
+    position_ms: float
+    at_local_ms: float
+    player: Player
+
+    def same_line(self, item: int, position_ms: float, at_local_ms: float) -> bool:
+        """Whether starting ``item`` at ``position_ms`` at ``at_local_ms`` is this start."""
+        drift = (self.position_ms - self.at_local_ms) - (position_ms - at_local_ms)
+        return item == self.item and abs(drift) < _SAME_LINE_MS
+
+
+#: Two starts whose positions differ by less than this at the same instant are one.
+_SAME_LINE_MS = 1.0
+
+
 class Follower:
+    """Keeps ``player`` on the session's timeline.
+
+    With a ``spare`` player, every start (a skip, an auto-advance, a seek, a late
+    join) is prepared on the spare while the current item plays on, and the two
+    trade places at the scheduled instant: nothing is cut, nothing waits for a
+    load.  Without one, the single player loads and waits paused.
+    """
+
     def __init__(
         self,
         client: Client,
@@ -113,12 +141,15 @@ class Follower:
         player: Player,
         settings: FollowerSettings | None = None,
         *,
+        spare: Player | None = None,
         now_ms: Callable[[], float] = monotonic_ms,
         start_at: StartAt | None = None,
     ) -> None:
         self.client = client
         self.session = session
+        #: The player that holds the current item; ``spare`` prepares the next start.
         self.player = player
+        self.spare = spare
         self.settings = settings or FollowerSettings()
         self.now_ms = now_ms
         self.clock = ClockEstimator()
@@ -128,10 +159,18 @@ class Follower:
         self.playing = False
         self.missing: set[int] = set()
         self.last: Decision | None = None
+        #: The last error of the sound itself against the timeline (ms; + is behind).
+        self.error_ms: float | None = None
         #: The item and position the player was last told to wait at, paused.
         self._waiting_at: tuple[int, float] | None = None
+        #: What the spare holds (item, position it was loaded at).
+        self._spare_item: int | None = None
         self._start_at: StartAt = start_at or _Starter
         self._starter: Cancellable | None = None
+        self._cue: _Cue | None = None
+        for each in (player, spare):
+            if each is not None:
+                each.on_end = functools.partial(self._ended_on, each)
 
     # -- the clock ---------------------------------------------------------------
 
@@ -143,10 +182,13 @@ class Follower:
             self.clock.add(Probe(t0, float(result["recv_ms"]), float(result["send_ms"]), t3))
 
     def daemon_now(self) -> float:
+        return self.to_daemon(self.now_ms())
+
+    def to_daemon(self, local_ms: float) -> float:
         estimate = self.clock.estimate
         if estimate is None:
             raise RuntimeError("no clock estimate yet: probe first")
-        return estimate.to_daemon(self.now_ms())
+        return estimate.to_daemon(local_ms)
 
     def to_local(self, daemon_ms: float) -> float:
         estimate = self.clock.estimate
@@ -216,73 +258,124 @@ class Follower:
             return
         state, items = found
         todo = plan(state, self.daemon_now())
-        self._cancel_start()
         if todo.action == "stop" or todo.item not in items:
+            self._cancel_start()
             self._stop()
             return
         assert todo.item is not None
+        uri = items[todo.item]["uri"]
         latency = self.settings.latency_ms
-        # Sound leaves the speaker ``latency`` late. Playing now, the player must
-        # be that far ahead; waiting, it waits at the position itself and starts
-        # that much early instead (counting both would double it).
-        target = todo.position_ms + (latency if todo.action == "play" else 0.0)
-        loaded = self._ensure(todo.item, items[todo.item]["uri"], target)
-        if loaded is None:
-            return
         if todo.action == "play":
-            if not loaded and not self.playing:
-                self.player.seek(target)
-            self._start()
+            if todo.item == self.item and self.playing and self._cue is None:
+                return  # playing it already: the ticks keep it in step
+            # Join the running timeline a moment from now, exactly: waiting paused
+            # there (latency early, as any start) costs less than starting late.
+            at_local = self.now_ms() + self.policy.lookahead_ms
+            later = plan(state, self.to_daemon(at_local + latency))
+            self._schedule(todo.item, uri, later.position_ms, at_local)
+        elif todo.action == "start_at":
+            assert todo.start_at_ms is not None
+            # Sound leaves the speaker ``latency`` late: start that much early.
+            at_local = self.to_local(todo.start_at_ms) - latency
+            self._schedule(todo.item, uri, todo.position_ms, at_local)
         else:
-            # Already waiting there (an event that moved nothing): leave the player
-            # be; pausing and seeking again would reload an item still loading.
-            if not loaded and self._waiting_at != (todo.item, max(0.0, target)):
-                self._pause_at(target)
-            if todo.action == "start_at":
-                assert todo.start_at_ms is not None
-                at_local = self.to_local(todo.start_at_ms) - latency
-                self._starter = self._start_at(at_local, self._play_now, self._started)
+            self._cancel_start()
+            if self._ensure(todo.item, uri, todo.position_ms) is False and self._waiting_at != (
+                todo.item,
+                max(0.0, todo.position_ms),
+            ):
+                # Already waiting there (an event that moved nothing) is left be:
+                # pausing and seeking again would reload an item still loading.
+                self._pause_at(todo.position_ms)
         self.policy.reset()
 
-    def _ensure(self, item: int, uri: str, position_ms: float) -> bool | None:
-        """Load ``item`` paused at ``position_ms`` unless it is there already.
+    def _schedule(self, item: int, uri: str, position_ms: float, at_local_ms: float) -> None:
+        """Prepare ``item`` paused at ``position_ms`` and start it at ``at_local_ms``."""
+        cue = self._cue
+        if cue is not None and cue.same_line(item, position_ms, at_local_ms):
+            return  # prepared already
+        self._cancel_start()
+        media = resolve(uri, self.settings.media_roots)
+        if media is None:
+            self._skip_missing(item, uri)
+            return
+        position = max(0.0, position_ms)
+        if self.spare is not None and self.playing:
+            # The current item plays on until the start; the spare prepares it.
+            deck = self.spare
+            if self._spare_item == item:
+                deck.seek(position)
+            else:
+                deck.load(media, start_ms=position, paused=True)
+                self._spare_item = item
+            deck.set_speed(1.0)
+        else:
+            deck = self.player
+            if self._ensure(item, uri, position, media) is False and self._waiting_at != (
+                item,
+                position,
+            ):
+                self._pause_at(position)
+        self._cue = _Cue(item, position, at_local_ms, deck)
+        self._starter = self._start_at(at_local_ms, self._start_now, self._started)
+
+    def _ensure(
+        self, item: int, uri: str, position_ms: float, media: str | None = None
+    ) -> bool | None:
+        """Load ``item`` on the current player paused at ``position_ms`` unless it is there.
 
         True when it was loaded now, False when it was there, None when its
         media is not on this machine.
         """
         if item == self.item:
             return False
-        media = resolve(uri, self.settings.media_roots)
+        media = media or resolve(uri, self.settings.media_roots)
         if media is None:
-            if item not in self.missing:
-                log.warning("item %s: %s is not on this machine; skipping it here", item, uri)
-            self.missing.add(item)
-            self._stop()
+            self._skip_missing(item, uri)
             return None
         self.player.load(media, start_ms=max(0.0, position_ms), paused=True)
         self.item, self.playing = item, False
         self._waiting_at = (item, max(0.0, position_ms))
         return True
 
+    def _skip_missing(self, item: int, uri: str) -> None:
+        if item not in self.missing:
+            log.warning("item %s: %s is not on this machine; skipping it here", item, uri)
+        self.missing.add(item)
+        self._stop()
+
     def _pause_at(self, position_ms: float) -> None:
         self.player.pause()
+        self.player.set_speed(1.0)
         self.playing = False
         self.player.seek(max(0.0, position_ms))
         self._waiting_at = None if self.item is None else (self.item, max(0.0, position_ms))
 
-    def _play_now(self) -> None:
-        """The scheduled start (on the starter's thread): no longer waiting."""
-        self._waiting_at = None
-        self.player.play()
-
-    def _start(self) -> None:
-        self.player.play()
-        self.playing, self._waiting_at = True, None
+    def _start_now(self) -> None:
+        """The scheduled start, on the starter's thread: unpause, then silence the old."""
+        cue = self._cue
+        if cue is None:
+            return
+        cue.player.play()
+        if cue.player is not self.player:
+            self.player.pause()
 
     def _started(self) -> None:
-        self.playing, self._waiting_at = True, None
+        """On the event loop, after :meth:`_start_now`: the cued player is current."""
+        cue, self._cue, self._starter = self._cue, None, None
+        if cue is None:
+            return
+        if cue.player is not self.player:
+            old = self.player
+            self.player, self.spare = cue.player, old
+            old.stop()
+            self._spare_item = None
+        self.item, self.playing, self._waiting_at = cue.item, True, None
+        self.policy.reset()
+        self.last = None  # the next tick sets the speed afresh
 
     def _stop(self) -> None:
+        self._cancel_start()
         if self.item is not None:
             self.player.stop()
         self.item, self.playing, self._waiting_at = None, False, None
@@ -291,9 +384,24 @@ class Follower:
         if self._starter is not None:
             self._starter.cancel()
             self._starter = None
+        cue, self._cue = self._cue, None
+        if cue is not None and cue.player is self.player:
+            # The current player was prepared for it, paused: it waits there now.
+            self.playing = False
+
+    def _ended_on(self, player: Player, reason: str) -> None:
+        """A player's event callback: its item ended."""
+        if player is self.player:
+            self.ended(self.item, reason)
+        elif reason == "error" and self._spare_item is not None:
+            item, self._spare_item = self._spare_item, None
+            log.warning("item %s could not be played here; skipping it", item)
+            self.missing.add(item)
+            if self._cue is not None and self._cue.item == item:
+                self._stop()
 
     def ended(self, item: int | None, reason: str) -> None:
-        """The player reports the end of an item (from its event callback)."""
+        """The current player reports the end of ``item``."""
         if reason == "error" and item is not None:
             log.warning("item %s could not be played here; skipping it", item)
             self.missing.add(item)
@@ -302,22 +410,28 @@ class Follower:
 
     def tick(self) -> Decision | None:
         """Compare the player with the timeline once and correct it."""
-        if not self.playing or self.item is None:
+        if not self.playing or self.item is None or self._cue is not None:
             return None
         found = self._timeline()
         if found is None:
             return None
-        todo: Plan = plan(found[0], self.daemon_now())
+        state, items = found
+        todo: Plan = plan(state, self.daemon_now())
         if todo.action != "play" or todo.item != self.item:
             return None
         actual = self.player.position_ms()
         if actual is None:
             return None
         expected = todo.position_ms + self.settings.latency_ms
-        decision = self.policy.decide(expected_ms=expected, actual_ms=actual, now_ms=self.now_ms())
-        if decision.seek_to_ms is not None:
-            self.player.seek(decision.seek_to_ms)
-        if self.last is None or abs(decision.speed - self.last.speed) > 1e-5:
+        self.error_ms = expected - actual
+        # Judge where the sound is headed: speed changes already queued count.
+        heading = actual + self.player.in_flight_ms()
+        decision = self.policy.decide(expected_ms=expected, actual_ms=heading, now_ms=self.now_ms())
+        if decision.seek_to_ms is not None and decision.resume_at_ms is not None:
+            self._schedule(
+                self.item, items[self.item]["uri"], decision.seek_to_ms, decision.resume_at_ms
+            )
+        elif self.last is None or abs(decision.speed - self.last.speed) > 1e-5:
             self.player.set_speed(decision.speed)
         self.last = decision
         return decision
@@ -331,7 +445,7 @@ class Follower:
         return {
             "item": self.item,
             "state": state,
-            "error_ms": None if self.last is None else round(self.last.error_ms, 3),
+            "error_ms": None if self.error_ms is None else round(self.error_ms, 3),
             "speed": None if self.last is None else round(self.last.speed, 5),
             "offset_ms": None if estimate is None else round(estimate.offset_ms, 3),
             "rtt_ms": None if estimate is None else round(estimate.delay_ms, 3),

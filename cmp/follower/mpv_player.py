@@ -14,8 +14,14 @@ What the follower relies on, measured with libmpv 0.35 and ``ao=null``:
   none.  Meanwhile the player reports the position it was asked for.
 - ``scaletempo2`` stays in the filter chain at every speed: when mpv inserts it
   for a speed other than 1.0 and removes it at 1.0, each round trip costs
-  6-13 ms of position.  It makes seeks land within about -1..+10 ms of the
-  target (smaller ``window-size`` and ``search-interval`` narrow that).
+  6-13 ms of position.  It delays the sound by :data:`FILTER_DELAY_MS` that
+  ``audio-pts`` counts as played, and a seek or load to ``x > 0`` sounds from
+  that much before ``x`` (checked with ``ao=pcm`` and a click track): positions
+  here are ``audio-pts`` minus the delay, and loads and seeks aim that far on.
+- ``audio-pts`` is the written position minus ``speed x`` the queued output, so
+  a speed change makes it jump while the sound changes speed only once the queue
+  has played out; :mod:`cmp.follower.buffer` corrects for both, measuring the
+  queue from the jumps.
 - mpv rejects a seek while an item is still loading, so such a seek loads the
   item again at the new position.
 - With mpv's gapless audio, ``end-file`` fires ~0.4 s before the end (the audio
@@ -35,13 +41,15 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
 
+from cmp.follower.buffer import BufferEstimate, SpeedHistory
 from cmp.follower.player import Player, PlayerError, check_speed
 
-__all__ = ["DEFAULT_OPTIONS", "MpvPlayer", "mpv_options"]
+__all__ = ["DEFAULT_OPTIONS", "FILTER_DELAY_MS", "MpvPlayer", "mpv_options"]
 
 log = logging.getLogger(__name__)
 libmpv_log = logging.getLogger(__name__ + ".libmpv")
@@ -63,6 +71,15 @@ DEFAULT_OPTIONS: Final[Mapping[str, str]] = {
     "cache": "yes",
     "demuxer-readahead-secs": "10",
 }
+
+#: ``scaletempo2``'s delay (ms), measured with libmpv 0.35 and ``ao=pcm`` on a click
+#: track: the sound lags ``audio-pts`` by this much, and an item loaded or sought to
+#: ``x > 0`` sounds from ``x`` minus this (from 0 at most).  The same on every follower.
+FILTER_DELAY_MS: Final = 10.0
+
+#: A speed change whose two position reads lie further apart than this (ms) says
+#: nothing reliable about the output queue.
+_JUMP_READ_MS: Final = 2.0
 
 #: Filters that handle speed changes themselves; one of them is always in ``af``.
 _TEMPO_FILTERS: Final = ("scaletempo", "rubberband")
@@ -143,6 +160,9 @@ class MpvPlayer(Player):
         self._ready_entry: int | None = None
         self._seeks_begun = 0
         self._seeks_landed = 0
+        # The speeds of the audio queued in the output, and how much is queued.
+        self.buffer = BufferEstimate()
+        self._history = SpeedHistory(_now_ms())
 
         mpv = _import_mpv()
         self._event_ids = mpv.MpvEventID
@@ -161,20 +181,23 @@ class MpvPlayer(Player):
         start = max(0.0, float(start_ms))
         with self._lock:
             handle.pause = paused
-            handle.loadfile(uri, "replace", start=_seconds(start))
+            handle.loadfile(uri, "replace", start=_seconds(_aim(start)))
             self._entry = int(getattr(handle.lazy, "playlist/0/id"))
             self._uri = uri
         self._paused = paused
         self._held_ms = start if paused else None
         self._held_seek = 0
+        self._history.reset(_now_ms())
 
     def play(self) -> None:
         self._live().pause = False
         self._paused = False
+        self._history.reset(_now_ms())
 
     def pause(self) -> None:
         self._live().pause = True
         self._paused = True
+        self._history.reset(_now_ms())
 
     def seek(self, position_ms: float) -> None:
         handle = self._live()
@@ -185,21 +208,33 @@ class MpvPlayer(Player):
             # Counted before it is sent, so that mpv's thread cannot see it begin first.
             self._seeks_sent += 1
             try:
-                handle.seek(_seconds(target), "absolute", "exact")
+                handle.seek(_seconds(_aim(target)), "absolute", "exact")
             except SystemError:
                 pass  # the item ended meanwhile: load it again below
             else:
                 self._held_ms = target
                 self._held_seek = self._seeks_sent
+                self._history.reset(_now_ms())
                 return
         self.load(self._uri, start_ms=target, paused=self._paused)
 
     def set_speed(self, speed: float) -> None:
         value = check_speed(speed)
         handle = self._live()
-        if value != self._speed:
-            handle.speed = value
-            self._speed = value
+        if value == self._speed:
+            return
+        # Read the position just before and after: its jump measures the output queue.
+        measurable = not self._paused and self._held_ms is None and self._ready()
+        before = _read_pts(handle) if measurable else None
+        handle.speed = value
+        after = _read_pts(handle) if before is not None else None
+        if before is not None and after is not None:
+            (t0, p0), (t1, p1) = before, after
+            if t1 - t0 <= _JUMP_READ_MS:
+                jump = p1 - p0 - (t1 - t0) * self._speed
+                self.buffer.observe(delta=value - self._speed, jump_ms=jump)
+        self._speed = value
+        self._history.change(_now_ms(), value, self.buffer.buffer_ms)
 
     def stop(self) -> None:
         handle = self._handle
@@ -247,7 +282,15 @@ class MpvPlayer(Player):
                 return self._held_ms
             self._held_ms = None
         pts = handle.audio_pts
-        return None if pts is None else float(pts) * 1000.0
+        if pts is None:
+            return None
+        correction = self._history.sound_correction_ms(_now_ms(), self.buffer.buffer_ms)
+        return float(pts) * 1000.0 - FILTER_DELAY_MS + correction
+
+    def in_flight_ms(self) -> float:
+        if self._paused or self._held_ms is not None:
+            return 0.0
+        return self._history.in_flight_ms(_now_ms(), self.buffer.buffer_ms)
 
     def duration_ms(self) -> float | None:
         handle = self._handle
@@ -326,6 +369,23 @@ class MpvPlayer(Player):
             log.warning("mpv cannot play %s: %s", self._uri, self._error_text(error))
         if self.on_end is not None:
             _call(self.on_end, reason)
+
+
+def _aim(position_ms: float) -> float:
+    """Where to load or seek for the sound to start at ``position_ms``."""
+    return position_ms + FILTER_DELAY_MS if position_ms > 0 else 0.0
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+def _read_pts(handle: Any) -> tuple[float, float] | None:
+    """(when, audio-pts) in ms, the time taken in the middle of the read."""
+    start = _now_ms()
+    pts = handle.audio_pts
+    end = _now_ms()
+    return None if pts is None else ((start + end) / 2, float(pts) * 1000.0)
 
 
 def mpv_options(options: Mapping[str, str] | None) -> dict[str, str]:

@@ -86,6 +86,15 @@ class Player(Protocol):
         and after the item ended."""
         ...
 
+    def in_flight_ms(self) -> float:
+        """How much further than normal speed the audio already queued for output
+        will carry the sound: where a speed change made now is first heard.
+
+        :meth:`position_ms` plus this is where the sound will be, relative to the
+        timeline, once that audio has played; 0 for a player without a queue.
+        """
+        ...
+
     def duration_ms(self) -> float | None:
         """The current item's duration; None when not known (yet)."""
         ...

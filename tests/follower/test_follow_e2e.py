@@ -31,15 +31,22 @@ def libmpv() -> None:
 
 @contextlib.asynccontextmanager
 async def following(
-    url: str, token: str, session: str, roots: list[Path]
+    url: str, token: str, session: str, roots: list[Path], *, spare: bool = True
 ) -> AsyncIterator[Follower]:
+    """A follower on real libmpv, with a spare player unless ``spare`` is false."""
     from cmp.follower.mpv_player import MpvPlayer
 
     client = Client(url, token=token, reconnect=True)
     await client.connect()
-    player = MpvPlayer(options={"ao": "null"}, loop=asyncio.get_running_loop())
-    follower = Follower(client, session, player, FollowerSettings(media_roots=roots, report_s=0.2))
-    player.on_end = lambda reason: follower.ended(follower.item, reason)
+    loop = asyncio.get_running_loop()
+    players = [MpvPlayer(options={"ao": "null"}, loop=loop) for _ in range(2 if spare else 1)]
+    follower = Follower(
+        client,
+        session,
+        players[0],
+        FollowerSettings(media_roots=roots, report_s=0.2),
+        spare=players[1] if spare else None,
+    )
     task = asyncio.create_task(follower.run())
     try:
         yield follower
@@ -47,7 +54,8 @@ async def following(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        player.close()
+        for player in players:
+            player.close()
         await client.close()
 
 

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("libmpv")
 log = logging.getLogger(__name__)
 
 #: A follower is in step when it is this close to the timeline.
-STEP_MS = 5.0
+STEP_MS = 2.0
 #: How much media a follower must play in step before a check passes.
 HOLD_MS = 300.0
 LEAD_MS = 300

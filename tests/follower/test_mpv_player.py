@@ -135,6 +135,11 @@ def longer_than(items: list[Any], length: int) -> bool:
     return len(items) > length
 
 
+def heading(player: Player) -> float:
+    """Where the sound is headed: its position plus what queued speed changes add."""
+    return position(player) + player.in_flight_ms()
+
+
 def sample(player: Player) -> tuple[float, float]:
     """(now on the monotonic clock, the player's position), both in ms."""
     now = monotonic_ms()
@@ -226,8 +231,17 @@ async def test_set_speed_changes_the_rate(player: Player, events: Events, media:
     await wait_for(lambda: position(player) > 50, what="playback to start")
     assert await rate(player) == pytest.approx(1.0, abs=0.05)
 
+    # Where the sound is headed moves at the new speed at once; the sound itself
+    # moves at it once the audio queued for output has played (none for the fake).
+    start_at, start = monotonic_ms(), heading(player)
     player.set_speed(1.5)
-    assert await rate(player, span_ms=600) == pytest.approx(1.5, abs=0.08)
+    queued = player.in_flight_ms()
+    assert queued == pytest.approx(0.0, abs=0.5)  # nothing queued at the new speed yet
+    await wait_for(lambda: position(player) >= start + 300, what="300 ms to play")
+    end_at, end = monotonic_ms(), heading(player)
+    assert (end - start) / (end_at - start_at) == pytest.approx(1.5, abs=0.08)
+    await wait_for(lambda: position(player) >= start + 800, what="the queue to play out")
+    assert await rate(player, span_ms=500) == pytest.approx(1.5, abs=0.08)
     player.set_speed(1.0)
 
     for bad in (0, -1, 1000, math.nan, math.inf):

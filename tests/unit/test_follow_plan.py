@@ -61,6 +61,8 @@ class RecordingPlayer:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.position: float | None = None
+        self.in_flight = 0.0
+        self.on_end: Any = None
 
     def load(self, uri: str, *, start_ms: float = 0, paused: bool = True) -> None:
         self.calls.append(("load", uri, start_ms, paused))
@@ -81,6 +83,9 @@ class RecordingPlayer:
 
     def position_ms(self) -> float | None:
         return self.position
+
+    def in_flight_ms(self) -> float:
+        return self.in_flight
 
     def stop(self) -> None:
         self.calls.append(("stop",))
@@ -110,16 +115,27 @@ def view(playback: PlaybackInfo, uris: dict[int, str]) -> SessionView:
 
 
 class Scheduled:
+    """Stands in for the starter thread: the test fires the start by hand."""
+
     def __init__(self) -> None:
         self.starts: list[float] = []
         self.cancelled = 0
+        self._pending: tuple[Any, Any] | None = None
 
     def __call__(self, at_local_ms: float, action: Any, done: Any) -> Scheduled:
         self.starts.append(at_local_ms)
+        self._pending = (action, done)
         return self
+
+    def fire(self) -> None:
+        assert self._pending is not None, "nothing scheduled"
+        (action, done), self._pending = self._pending, None
+        action()
+        done()
 
     def cancel(self) -> None:
         self.cancelled += 1
+        self._pending = None
 
 
 async def follower(
@@ -152,10 +168,16 @@ async def test_a_future_start_preloads_paused_and_schedules(tmp_path: Path) -> N
     assert not f.playing
 
 
-async def test_playing_already_starts_at_the_expected_position(tmp_path: Path) -> None:
-    f, player, client, _ = await follower(state("playing", 1, 0, T0 - 3_000), tmp_path)
+async def test_playing_already_joins_a_moment_later_exactly(tmp_path: Path) -> None:
+    f, player, client, scheduled = await follower(state("playing", 1, 0, T0 - 3_000), tmp_path)
     f.apply()
-    assert player.calls == [("load", str(tmp_path / "a.ogg"), 3_000.0, True), ("play",)]
+    # It waits where the timeline will be one look-ahead from now, and starts then.
+    ahead = f.policy.lookahead_ms
+    assert player.calls == [("load", str(tmp_path / "a.ogg"), 3_000.0 + ahead, True)]
+    assert scheduled.starts == [pytest.approx(ahead)]
+    assert not f.playing
+    scheduled.fire()
+    assert player.calls[-1] == ("play",)
     assert f.playing
     # Behind by 50 ms: a speed trim, no seek.
     client.local = 1_000.0
@@ -163,12 +185,52 @@ async def test_playing_already_starts_at_the_expected_position(tmp_path: Path) -
     decision = f.tick()
     assert decision is not None and decision.seek_to_ms is None
     assert player.calls[-1] == ("speed", 1.05)
-    # Behind by half a second: one exact seek, a little ahead.
+    # Behind by half a second: pause, seek to where the timeline will be one
+    # look-ahead from now, and start again exactly then.
     client.local = 2_000.0
     player.position = 4_500.0
     decision = f.tick()
     assert decision is not None and decision.state == "seeking"
-    assert ("seek", 5_003.0) in player.calls
+    assert player.calls[-3:] == [("pause",), ("speed", 1.0), ("seek", 5_000.0 + ahead)]
+    assert scheduled.starts[-1] == pytest.approx(2_000.0 + ahead)
+    assert not f.playing and f.tick() is None  # no judging until it has started
+    scheduled.fire()
+    assert player.calls[-1] == ("play",) and f.playing
+
+
+async def test_queued_speed_changes_count_as_made(tmp_path: Path) -> None:
+    f, player, client, scheduled = await follower(state("playing", 1, 0, T0 - 3_000), tmp_path)
+    f.apply()
+    scheduled.fire()
+    # 20 ms behind, but a speed change already queued will make up 20 ms: hold.
+    client.local = 1_000.0
+    player.position = 3_980.0
+    player.in_flight = 20.0
+    decision = f.tick()
+    assert decision is not None and decision.speed == pytest.approx(1.0)
+    assert f.error_ms == pytest.approx(20.0)  # the error reported is the sound's
+
+
+async def test_a_spare_player_prepares_the_next_start(tmp_path: Path) -> None:
+    (tmp_path / "b.ogg").write_bytes(b"x")
+    f, player, client, scheduled = await follower(state("playing", 1, 0, T0 + 100), tmp_path)
+    spare = RecordingPlayer()
+    f.spare = spare
+    f.apply()
+    scheduled.fire()
+    assert f.playing and f.player is player
+    # A skip to item 3, 250 ms ahead: the spare loads it; the current plays on.
+    client.views["s1"].playlist.append({"id": 3, "uri": "b.ogg"})
+    client.views["s1"].playback = state("playing", 3, 0, T0 + 250).model_dump()
+    f.apply()
+    assert spare.calls == [("load", str(tmp_path / "b.ogg"), 0.0, True), ("speed", 1.0)]
+    assert ("pause",) not in player.calls and f.playing
+    # At the instant the spare starts, the old one goes quiet, and they trade places.
+    scheduled.fire()
+    assert spare.calls[-1] == ("play",)
+    assert player.calls[-2:] == [("pause",), ("stop",)]
+    assert f.player is spare and f.spare is player
+    assert (f.item, f.playing) == (3, True)
 
 
 async def test_paused_holds_the_position(tmp_path: Path) -> None:

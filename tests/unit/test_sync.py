@@ -29,7 +29,8 @@ def simulate(player: FakePlayer, policy: SyncPolicy, ticks: int) -> list[float]:
     for _ in range(ticks):
         decision = policy.decide(expected_ms=now, actual_ms=player.position, now_ms=now)
         if decision.seek_to_ms is not None:
-            player.position = decision.seek_to_ms - 3.0  # the seek lands a bit behind
+            # Resumes at now + look-ahead; a tick later it is a little behind.
+            player.position = decision.seek_to_ms - policy.lookahead_ms - 1.0
         player.speed = decision.speed
         errors.append(decision.error_ms)
         player.run(TICK_MS)
@@ -45,8 +46,8 @@ def simulate(player: FakePlayer, policy: SyncPolicy, ticks: int) -> list[float]:
         (1000.0, 990.0, 1.02, None, "syncing"),
         (1000.0, 1010.0, 0.98, None, "syncing"),
         (1000.0, 900.0, 1.05, None, "syncing"),  # clamped to the largest trim
-        (1000.0, 700.0, 1.0, 1003.0, "seeking"),
-        (1000.0, 1300.0, 1.0, 1003.0, "seeking"),
+        (1000.0, 700.0, 1.0, 1100.0, "seeking"),
+        (1000.0, 1300.0, 1.0, 1100.0, "seeking"),
     ],
 )
 def test_decisions(
@@ -55,6 +56,8 @@ def test_decisions(
     decision = SyncPolicy().decide(expected_ms=expected, actual_ms=actual, now_ms=0)
     assert decision.speed == pytest.approx(speed)
     assert decision.seek_to_ms == seek
+    # A seek aims one look-ahead (100 ms) on, and resumes then.
+    assert decision.resume_at_ms == (None if seek is None else 100.0)
     assert decision.state == state
 
 
@@ -74,7 +77,7 @@ def test_a_large_jump_is_one_seek_then_trims() -> None:
         decision = policy.decide(expected_ms=now, actual_ms=player.position, now_ms=now)
         if decision.seek_to_ms is not None:
             seeks += 1
-            player.position = decision.seek_to_ms - 3.0
+            player.position = decision.seek_to_ms - policy.lookahead_ms - 1.0
         player.speed = decision.speed
         player.run(TICK_MS)
         now += TICK_MS
