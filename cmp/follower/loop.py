@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cmp.core import timeline
 from cmp.core.clocksync import ClockEstimator, Probe
 from cmp.core.follow import Plan, plan
 from cmp.core.models import PlaybackInfo
@@ -57,6 +58,9 @@ class FollowerSettings:
     #: How this follower appears to hosts, and how often it reports.
     name: str = field(default_factory=socket.gethostname)
     report_s: float = 1.0
+    #: With a spare player: load the item that comes next this long before the
+    #: current one ends, so that a slow source (a URL) is ready when it starts.
+    preload_s: float = 10.0
 
 
 class Cancellable(Protocol):
@@ -121,6 +125,14 @@ class _Cue:
         return item == self.item and abs(drift) < _SAME_LINE_MS
 
 
+@dataclass(frozen=True)
+class _Track:
+    """A playlist item as :mod:`cmp.core.timeline` needs it."""
+
+    id: int
+    duration_ms: int | None
+
+
 #: Two starts whose positions differ by less than this at the same instant are one.
 _SAME_LINE_MS = 1.0
 
@@ -171,6 +183,11 @@ class Follower:
         for each in (player, spare):
             if each is not None:
                 each.on_end = functools.partial(self._ended_on, each)
+
+    @property
+    def starting(self) -> bool:
+        """A start is prepared and waits for its instant (the player may be switching)."""
+        return self._cue is not None
 
     # -- the clock ---------------------------------------------------------------
 
@@ -371,7 +388,6 @@ class Follower:
             old.stop()
             self._spare_item = None
         self.item, self.playing, self._waiting_at = cue.item, True, None
-        self.policy.reset()
         self.last = None  # the next tick sets the speed afresh
 
     def _stop(self) -> None:
@@ -422,6 +438,7 @@ class Follower:
         actual = self.player.position_ms()
         if actual is None:
             return None
+        self._preload_next(state, items)
         expected = todo.position_ms + self.settings.latency_ms
         self.error_ms = expected - actual
         # Judge where the sound is headed: speed changes already queued count.
@@ -435,6 +452,25 @@ class Follower:
             self.player.set_speed(decision.speed)
         self.last = decision
         return decision
+
+    def _preload_next(self, state: PlaybackInfo, items: dict[int, dict[str, Any]]) -> None:
+        """Near the end of the item, load the one that follows on the idle spare."""
+        if self.spare is None or self._cue is not None:
+            return
+        now = self.daemon_now()
+        end = timeline.end_at(state, items[state.item or 0].get("duration_ms"))
+        if end is None or end - now > self.settings.preload_s * 1000:
+            return
+        tracks = [_Track(item["id"], item.get("duration_ms")) for item in items.values()]
+        following = timeline.advance(state, tracks, round(now), 0)
+        upcoming = following.item
+        if upcoming is None or upcoming == self._spare_item or upcoming in self.missing:
+            return
+        media = resolve(items[upcoming]["uri"], self.settings.media_roots)
+        if media is not None:
+            log.debug("preloading item %s", upcoming)
+            self.spare.load(media, start_ms=0.0, paused=True)
+            self._spare_item = upcoming
 
     def status(self) -> dict[str, Any]:
         """A summary for logs and reports: item, state, error, clock."""

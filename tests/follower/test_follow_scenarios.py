@@ -77,7 +77,7 @@ def measure(follower: Follower, view: SessionView) -> tuple[float, float] | None
     state = timeline(view)
     if state.status != "playing" or state.item is None:
         return None
-    if follower.item != state.item or not follower.playing:
+    if follower.item != state.item or not follower.playing or follower.starting:
         return None
     # Bracket the position read with two clock reads; retry when another thread
     # held the interpreter in between, so the figure is the player's, not ours.

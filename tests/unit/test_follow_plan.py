@@ -255,3 +255,34 @@ async def test_stop_stops_what_was_loaded(tmp_path: Path) -> None:
     f.apply()
     assert player.calls[-1] == ("stop",)
     assert f.item is None
+
+
+async def test_the_spare_preloads_what_comes_next(tmp_path: Path) -> None:
+    (tmp_path / "b.ogg").write_bytes(b"x")
+    f, player, client, scheduled = await follower(state("playing", 1, 0, T0 + 100), tmp_path)
+    spare = RecordingPlayer()
+    f.spare = spare
+    playlist = client.views["s1"].playlist
+    playlist[:] = [
+        {"id": 1, "uri": "a.ogg", "duration_ms": 30_000},
+        {"id": 3, "uri": "b.ogg", "duration_ms": 30_000},
+    ]
+    f.apply()
+    scheduled.fire()
+    client.local = 1_000.0
+    player.position = 900.0
+    f.tick()
+    assert spare.calls == []  # 29 s from the end: too early
+    client.local = 21_000.0
+    player.position = 20_900.0
+    f.tick()
+    # Within preload_s (10 s) of the end: the next item waits on the spare.
+    assert spare.calls == [("load", str(tmp_path / "b.ogg"), 0.0, True)]
+    f.tick()
+    assert len(spare.calls) == 1  # once
+    # The daemon announces it, anchored at the end: no second load, just the cue.
+    client.views["s1"].playback = state("playing", 3, 0, T0 + 30_100).model_dump()
+    f.apply()
+    assert spare.calls[1:] == [("seek", 0.0), ("speed", 1.0)]
+    scheduled.fire()
+    assert f.player is spare and f.item == 3
