@@ -180,6 +180,9 @@ class Follower:
         self._start_at: StartAt = start_at or _Starter
         self._starter: Cancellable | None = None
         self._cue: _Cue | None = None
+        #: Items whose unknown duration this follower has reported (or tried to).
+        self._durations_told: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         for each in (player, spare):
             if each is not None:
                 each.on_end = functools.partial(self._ended_on, each)
@@ -439,6 +442,7 @@ class Follower:
         if actual is None:
             return None
         self._preload_next(state, items)
+        self._tell_duration(items[self.item])
         expected = todo.position_ms + self.settings.latency_ms
         self.error_ms = expected - actual
         # Judge where the sound is headed: speed changes already queued count.
@@ -452,6 +456,29 @@ class Follower:
             self.player.set_speed(decision.speed)
         self.last = decision
         return decision
+
+    def _tell_duration(self, item: dict[str, Any]) -> None:
+        """An item playing without a known duration: tell the daemon what mpv found,
+        so that the session can advance at its end (once per item; hosts and
+        listeners may, guests may not)."""
+        if item.get("duration_ms") is not None or item["id"] in self._durations_told:
+            return
+        duration = self.player.duration_ms()
+        if duration is None or duration < 1:
+            return
+        self._durations_told.add(item["id"])
+        task = asyncio.get_running_loop().create_task(self._send_duration(item["id"], duration))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_duration(self, item: int, duration_ms: float) -> None:
+        try:
+            await self.client.call(
+                "item_duration", session=self.session, item=item, duration_ms=round(duration_ms)
+            )
+            log.info("item %s: reported its duration, %.0f ms", item, duration_ms)
+        except Exception as exc:  # a guest may not; the host can still set it
+            log.info("item %s: its duration (%.0f ms) was not taken: %s", item, duration_ms, exc)
 
     def _preload_next(self, state: PlaybackInfo, items: dict[int, dict[str, Any]]) -> None:
         """Near the end of the item, load the one that follows on the idle spare."""

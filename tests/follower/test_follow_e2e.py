@@ -143,3 +143,39 @@ async def test_a_missing_file_is_reported_and_skipped_here(tmp_path: Path) -> No
                     what="the follower to report the missing item",
                 )
                 assert not follower.playing
+
+
+async def test_a_follower_reports_an_unknown_duration_so_the_session_advances(
+    tmp_path: Path,
+) -> None:
+    media = tmp_path / "music"
+    media.mkdir()
+    sine_wav(media / "first.wav", seconds=1.5)
+    sine_wav(media / "second.wav", seconds=3.0, frequency=660.0)
+    settings = Settings(port=0, state_dir=tmp_path / "state", lead_ms=300)
+    async with Daemon(settings) as daemon:
+        assert daemon.admin_token_file is not None
+        token = daemon.admin_token_file.read_text().strip()
+        async with Client(daemon.url, token=token) as host:
+            session = (await host.call("session_create", name="lengths"))["session"]["id"]
+            await host.subscribe(session)
+            # Added without a length (a URL or a file the host could not read).
+            first = (await host.call("playlist_add", session=session, uri="first.wav"))["item"]
+            second = (await host.call("playlist_add", session=session, uri="second.wav"))["item"]
+            assert first["duration_ms"] is None
+            view = host.views[session]
+            async with following(daemon.url, token, session, [media]) as follower:
+                await wait_for(lambda: follower.clock.estimate is not None, what="a clock")
+                await host.call("playback_command", session=session, action="play")
+
+                def length_of_first() -> int | None:
+                    found = [i for i in view.playlist if i["id"] == first["id"]]
+                    return found[0]["duration_ms"] if found else None
+
+                await wait_for(lambda: length_of_first() is not None, what="the reported length")
+                assert length_of_first() == pytest.approx(1500, abs=30)
+                # Now the daemon knows when the first ends, and moves on to the second.
+                await wait_for(
+                    lambda: view.playback["item"] == second["id"], what="the auto-advance"
+                )
+                await wait_for(lambda: follower.item == second["id"], what="the follower to follow")

@@ -7,6 +7,7 @@ tests/follower.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class RecordingPlayer:
         self.calls: list[tuple[Any, ...]] = []
         self.position: float | None = None
         self.in_flight = 0.0
+        self.duration: float | None = None
         self.on_end: Any = None
 
     def load(self, uri: str, *, start_ms: float = 0, paused: bool = True) -> None:
@@ -87,6 +89,9 @@ class RecordingPlayer:
     def in_flight_ms(self) -> float:
         return self.in_flight
 
+    def duration_ms(self) -> float | None:
+        return self.duration
+
     def stop(self) -> None:
         self.calls.append(("stop",))
         self.position = None
@@ -99,8 +104,12 @@ class Views:
         self.views = {"s1": view}
         self.offset = daemon_offset
         self.local = 0.0
+        self.durations: list[tuple[int, int]] = []
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
+        if op == "item_duration":
+            self.durations.append((args["item"], args["duration_ms"]))
+            return {}
         assert op == "time"
         return {"recv_ms": self.local + self.offset, "send_ms": self.local + self.offset}
 
@@ -286,3 +295,17 @@ async def test_the_spare_preloads_what_comes_next(tmp_path: Path) -> None:
     assert spare.calls[1:] == [("seek", 0.0), ("speed", 1.0)]
     scheduled.fire()
     assert f.player is spare and f.item == 3
+
+
+async def test_an_unknown_duration_is_reported_once(tmp_path: Path) -> None:
+    f, player, client, scheduled = await follower(state("playing", 1, 0, T0 + 100), tmp_path)
+    f.apply()
+    scheduled.fire()
+    client.local = 1_000.0
+    player.position = 900.0
+    f.tick()  # mpv does not know it yet either
+    player.duration = 183_456.7
+    for _ in range(3):
+        f.tick()
+    await asyncio.sleep(0)
+    assert client.durations == [(1, 183_457)]
