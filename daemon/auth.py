@@ -1,9 +1,9 @@
 """Tokens: the signing secret, issuing JWTs and checking them.
 
 Every token is an HS256 JWT with ``sub`` (user id), ``role``, ``jti``,
-``iat`` and ``exp``; a guest token also names its session in ``sid``.  The
-signature and expiry are checked here; revocation is checked against the
-``tokens`` table by the caller.
+``iat`` and ``exp``; a guest or listener token also names its session in
+``sid``.  The signature and expiry are checked here; revocation is checked
+against the ``tokens`` table by the caller.
 """
 
 from __future__ import annotations
@@ -12,15 +12,19 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import jwt
 
 from cmp.core.errors import AuthError
+from cmp.core.models import Role
 
 __all__ = ["Caller", "Claims", "TokenSigner", "load_or_create_secret"]
 
 SECRET_FILE = "secret.key"
 ALGORITHM = "HS256"
+#: The roles a token may carry.
+ROLES = frozenset(get_args(Role))
 
 
 def load_or_create_secret(state_dir: Path) -> bytes:
@@ -56,7 +60,7 @@ class Caller:
     name: str
     jti: str
     expires_at_ms: int
-    #: A guest token is scoped to this session.
+    #: A guest or listener token is scoped to this session.
     session: str | None = None
 
     @property
@@ -127,7 +131,7 @@ class TokenSigner:
             )
         except (TypeError, ValueError):
             raise AuthError("token claims are malformed", code="token_invalid") from None
-        if claims.role not in ("admin", "host", "guest"):
+        if claims.role not in ROLES:
             raise AuthError("token has an unknown role", code="token_invalid")
         if claims.expires_at_ms <= now_ms:
             raise AuthError("token has expired", code="token_expired")

@@ -34,6 +34,8 @@ class Peer(Protocol):
 
 
 SendMany = Callable[[Iterable[Peer], str], None]
+#: The roles that see followers' reports: not guests, not listeners.
+SEES_FOLLOWERS = frozenset({"admin", "host"})
 
 
 class Hub:
@@ -66,13 +68,19 @@ class Hub:
         for session in list(peer.subscriptions):
             self.remove(peer, session)
         for session in list(peer.reports):
-            reports = self._followers.get(session, {})
-            last = reports.pop(peer, None)
-            if not reports:
-                self._followers.pop(session, None)
-            if last is not None:
-                self.relay(session, int(last["rev"]), {**last["data"], "state": "gone"})
+            self._gone(peer, session)
         peer.reports.clear()
+
+    def _gone(self, peer: Peer, session: str, rev: int | None = None) -> None:
+        """Forget a follower's report on a session and tell the hosts it is gone."""
+        reports = self._followers.get(session, {})
+        last = reports.pop(peer, None)
+        if not reports:
+            self._followers.pop(session, None)
+        peer.reports.discard(session)
+        if last is not None:
+            at_rev = int(last["rev"]) if rev is None else rev
+            self.relay(session, at_rev, {**last["data"], "state": "gone"})
 
     # -- followers' reports: kept in memory, relayed to hosts, never logged -------
 
@@ -86,21 +94,25 @@ class Hub:
         return sorted((r["data"] for r in reports.values()), key=lambda d: str(d["id"]))
 
     def relay(self, session: str, rev: int, data: dict[str, Any]) -> None:
-        """A follower_status event to the session's subscribers who are not guests."""
+        """A follower_status event to the session's subscribers who are hosts or admins."""
         peers = [
             peer
             for peer in self._subscribers.get(session, ())
-            if peer.caller is not None and peer.caller.role != "guest"
+            if peer.caller is not None and peer.caller.role in SEES_FOLLOWERS
         ]
         if peers:
             self.frames_sent += len(peers)
             self._send_many(peers, encode_event(Event("follower_status", session, rev, data)))
 
-    def drop_user(self, session: str, user: int) -> None:
-        """Stop a removed member's connections from seeing the session."""
+    def drop_user(self, session: str, user: int, rev: int | None = None) -> None:
+        """Stop a removed member's connections from seeing the session; its
+        followers there are reported gone (at ``rev``, the removal's)."""
         for peer in list(self._subscribers.get(session, ())):
             if peer.caller is not None and peer.caller.user == user:
                 self.remove(peer, session)
+        for peer in list(self._followers.get(session, {})):
+            if peer.caller is not None and peer.caller.user == user:
+                self._gone(peer, session, rev)
 
     def drop_token(self, jti: str) -> None:
         """Stop connections authenticated with a revoked token from seeing events."""

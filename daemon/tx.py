@@ -92,6 +92,11 @@ class Tx:
             return True
         return self.is_active_member and self.member is not None and self.member.role == "host"
 
+    @property
+    def is_listener(self) -> bool:
+        """A listener of this session: a follower its host let in (session_listener)."""
+        return self.is_active_member and self.member is not None and self.member.role == "listener"
+
     def require_host(self) -> None:
         if not self.is_host:
             raise Forbidden("only the session's host may do this")

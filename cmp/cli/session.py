@@ -1,4 +1,5 @@
-"""``cmpc session``: create, join, inspect, leave and end sessions."""
+"""``cmpc session``: create, join, inspect, leave and end sessions, and let
+listeners (followers that only play) in."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import typer
 
 from .context import CliState, state
 from .output import clock_time, console, duration, emit, table
+from .units import parse_ttl
 
 if TYPE_CHECKING:
     from cmp.client import Client
 
 __all__ = ["app", "print_snapshot", "resolve_member"]
 
-app = typer.Typer(help="Create, join, inspect, leave and end sessions.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, join, inspect, leave and end sessions; let followers in as listeners.",
+    no_args_is_help=True,
+)
 
 SessionOpt = Annotated[
     str | None, typer.Option("--session", "-s", help="Session id (default: the profile's).")
@@ -67,6 +72,73 @@ def join(
         typer.echo(f"saved to profile {cli.profile.name!r}; try: cmpc session show")
 
     emit(cli.json, joined, human)
+
+
+@app.command("listener")
+def listener(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="How the others see it: a machine or room.")],
+    ttl: Annotated[
+        str, typer.Option(help="How long the token lasts (at most 30d): 3600, 12h, 7d.")
+    ] = "1d",
+    save_profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Also save the token, server and session in this profile, for a follower"
+            " on this machine: cmpc --profile NAME follow.",
+            show_default=False,
+        ),
+    ] = None,
+    session: SessionOpt = None,
+) -> None:
+    """Let a follower in (host): print a listen-only token for the session.
+
+    A listener plays the session (cmpc follow on a speaker's machine) and
+    reports what its player finds, item lengths included; it cannot ask for
+    changes. The token goes to stdout, the details and how to use it to stderr.
+    """
+    ttl_s = parse_ttl(ttl)
+    cli = state(ctx)
+    session_id = cli.session(session)
+    if save_profile is not None and save_profile == cli.profile.name:
+        raise typer.BadParameter(
+            f"{save_profile!r} is the profile in use: saving would replace your own token",
+            param_hint="--save-profile",
+        )
+    issued: dict[str, Any] = cli.run(
+        lambda c: c.call("session_listener", session=session_id, name=name, ttl_s=ttl_s)
+    )
+    if save_profile is not None:
+        cli.config.update(
+            save_profile,
+            server=cli.server,
+            token=issued["token"],
+            session=issued["session"],
+            name=name,
+            follow_name=name,
+        )
+        cli.save_config()
+
+    def human() -> None:
+        typer.echo(issued["token"])
+        typer.echo(
+            f"listener {name} (user {issued['user']}) in {issued['session_name']}"
+            f" ({issued['session']}), expires {clock_time(issued['expires_at_ms'])}",
+            err=True,
+        )
+        if save_profile is not None:
+            typer.echo(
+                f"saved to profile {save_profile!r}; play here with: "
+                f"cmpc --profile {save_profile} follow",
+                err=True,
+            )
+        else:
+            typer.echo(
+                f"on the speaker: cmpc login --server {cli.server} --token TOKEN, then cmpc follow",
+                err=True,
+            )
+
+    emit(cli.json, issued, human)
 
 
 def print_snapshot(snapshot: dict[str, Any]) -> None:
@@ -185,10 +257,10 @@ async def resolve_member(client: Client, session: str, member: str) -> int:
 @app.command("kick")
 def kick(
     ctx: typer.Context,
-    member: Annotated[str, typer.Argument(help="User id or name of the guest.")],
+    member: Annotated[str, typer.Argument(help="User id or name of the guest or listener.")],
     session: SessionOpt = None,
 ) -> None:
-    """Remove a guest from the session (host); their token stops working."""
+    """Remove a guest or listener from the session (host); their token stops working."""
     cli = state(ctx)
     session_id = cli.session(session)
 
@@ -229,7 +301,7 @@ def invite(
 
 @app.command("leave")
 def leave(ctx: typer.Context, session: SessionOpt = None) -> None:
-    """Leave a session (guests); your guest token stops working."""
+    """Leave a session (guests and listeners); your token for it stops working."""
     cli = state(ctx)
     session_id = cli.session(session)
     result: dict[str, Any] = cli.run(lambda c: c.call("session_leave", session=session_id))

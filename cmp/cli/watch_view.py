@@ -46,12 +46,18 @@ def describe(event: dict[str, Any], view: SessionView | None) -> str:
     if kind == "request_update":
         return f"request {data['id']} from {who(data['guest'])}: {data['action']} {data['state']}"
     if kind == "member_update":
-        return f"{data['member']['name']} {data['action']}"
+        return f"{_member(data['member'])} {data['action']}"
     if kind == "session_update":
         return f"session {data['action']}"
     if kind == "follower_status":
         return f"follower {data['name']} {data['state']}"
     return str(kind)
+
+
+def _member(member: dict[str, Any]) -> str:
+    """A member's name, marked when it is a listener (a follower that only plays)."""
+    name = str(member["name"])
+    return f"{name} (listener)" if member.get("role") == "listener" else name
 
 
 def render(view: SessionView, log: deque[str], now_ms: int) -> RenderableType:
@@ -103,7 +109,7 @@ def render(view: SessionView, log: deque[str], now_ms: int) -> RenderableType:
                 what,
             )
         parts.append(requests)
-    members = ", ".join(m["name"] for m in view.members.values() if m["left_at_ms"] is None)
+    members = ", ".join(_member(m) for m in view.members.values() if m["left_at_ms"] is None)
     parts.append(Text(f"members: {members}"))
     if view.followers:
         from .playback import follower_line

@@ -17,6 +17,7 @@ __all__ = [
     "FollowerState",
     "ItemInfo",
     "MemberInfo",
+    "MemberRole",
     "PlaybackInfo",
     "RepeatMode",
     "RequestAction",
@@ -30,7 +31,11 @@ __all__ = [
     "UserInfo",
 ]
 
-Role = Literal["admin", "host", "guest"]
+#: A token's role.  ``guest`` and ``listener`` tokens are bound to one session.
+Role = Literal["admin", "host", "guest", "listener"]
+#: A member's role in a session: its host, a guest who joined with the invite
+#: code, or a listener the host let in to play the session (a follower).
+MemberRole = Literal["host", "guest", "listener"]
 Status = Literal["stopped", "playing", "paused"]
 RepeatMode = Literal["off", "all", "one"]
 RequestAction = Literal["add", "remove", "move"]
@@ -72,7 +77,7 @@ class SessionInfo(_Model):
 class MemberInfo(_Model):
     user: int
     name: str
-    role: Literal["host", "guest"]
+    role: MemberRole
     joined_at_ms: int
     #: ``None`` while the member is in the session.
     left_at_ms: int | None = None

@@ -84,6 +84,12 @@ class SessionJoinArgs(Args):
     ttl_s: Annotated[int, Field(ge=60, le=30 * DAY_S)] = DAY_S
 
 
+class SessionListenerArgs(SessionArgs):
+    #: How hosts see the listener (a machine or room).
+    name: Name
+    ttl_s: Annotated[int, Field(ge=60, le=30 * DAY_S)] = DAY_S
+
+
 class SessionKickArgs(SessionArgs):
     user: RowId
 
@@ -191,8 +197,13 @@ class SubscribeArgs(SessionArgs):
     since_rev: Annotated[int, Field(ge=0)] | None = None
 
 
-ANYONE = ("admin", "host", "guest")
+#: Every role: what any member of a session may do.
+ANYONE = ("admin", "host", "guest", "listener")
+#: Everyone but listeners, who only listen: asking for changes.
+ASKERS = ("admin", "host", "guest")
 HOSTS = ("admin", "host")
+#: Hosts, and the listeners they let in: reporting what the players found.
+PLAYERS = (*HOSTS, "listener")
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,13 @@ _OPS = [
         ("member_update",),
         summary="Join by invite code; returns a guest token for that session.",
     ),
+    Op(
+        "session_listener",
+        SessionListenerArgs,
+        HOSTS,
+        ("member_update",),
+        summary="Let a follower in: returns a listen-only token for the session.",
+    ),
     Op("session_get", SessionArgs, ANYONE, summary="A full snapshot of one session."),
     Op("session_list", NoArgs, ANYONE, summary="The sessions the caller belongs to."),
     Op("session_leave", SessionArgs, ANYONE, ("member_update",), summary="Leave a session."),
@@ -233,7 +251,7 @@ _OPS = [
         SessionKickArgs,
         HOSTS,
         ("member_update",),
-        summary="Remove a guest and revoke their tokens.",
+        summary="Remove a guest or listener and revoke their tokens.",
     ),
     Op(
         "session_rotate_invite",
@@ -274,14 +292,14 @@ _OPS = [
     Op(
         "item_duration",
         ItemDurationArgs,
-        HOSTS,
+        PLAYERS,
         ("playlist_update",),
         summary="Report an item's duration when it was not known.",
     ),
     Op(
         "request_playlist_change",
         RequestChangeArgs,
-        ANYONE,
+        ASKERS,
         ("request_update",),
         summary="Ask the host to add, remove or move an item.",
     ),
@@ -302,7 +320,7 @@ _OPS = [
     Op(
         "request_withdraw",
         RequestIdArgs,
-        ANYONE,
+        ASKERS,
         ("request_update",),
         summary="Withdraw one's own pending request.",
     ),

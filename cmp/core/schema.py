@@ -31,6 +31,7 @@ from .models import (
     FollowerInfo,
     ItemInfo,
     MemberInfo,
+    MemberRole,
     PlaybackInfo,
     RequestInfo,
     Role,
@@ -287,7 +288,8 @@ class IssuedToken(_Wire):
 
 
 class JoinResult(IssuedToken):
-    """A guest token scoped to the joined session."""
+    """A token scoped to one session: a guest's (session_join) or a listener's
+    (session_listener); rev is the session's after the member_update it caused."""
 
     session_name: str
     rev: Rev
@@ -307,7 +309,7 @@ class TokenRevokeResult(_Wire):
 class SessionListEntry(SessionInfo):
     """One of the caller's sessions, with the caller's role in it and its rev."""
 
-    role: Literal["host", "guest"]
+    role: MemberRole
     rev: Rev
 
 
@@ -430,6 +432,7 @@ OP_RESULTS: dict[str, type[BaseModel]] = {
     "token_revoke": TokenRevokeResult,
     "session_create": Snapshot,
     "session_join": JoinResult,
+    "session_listener": JoinResult,
     "session_get": Snapshot,
     "session_list": SessionListResult,
     "session_leave": LeaveResult,

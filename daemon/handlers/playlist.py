@@ -1,11 +1,13 @@
 """Playlist operations (the host; guests go through requests): add, remove,
-move, clear, and reporting a duration that was not known."""
+move, clear, and reporting a duration that was not known (the host or a
+listener)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cmp.core import timeline
+from cmp.core.errors import Forbidden
 from cmp.core.models import ItemInfo
 from cmp.core.ops import ItemArgs, ItemDurationArgs, PlaylistAddArgs, PlaylistMoveArgs, SessionArgs
 
@@ -111,8 +113,10 @@ async def playlist_clear(tx: Tx, args: SessionArgs) -> dict[str, Any]:
 
 @handler("item_duration")
 async def item_duration(tx: Tx, args: ItemDurationArgs) -> dict[str, Any]:
-    # A duration moves the timeline (auto-advance): only the host may set one.
-    tx.require_host()
+    # A duration moves the timeline (auto-advance): only the host, or a listener the
+    # host let in, may set one; a guest could end every item at once.
+    if not (tx.is_host or tx.is_listener):
+        raise Forbidden("only the session's host or its listeners may report a duration")
     tx.require_open()
     row = await queries.get_item(tx.conn, tx.session_id, args.item)
     if row is None:

@@ -1,5 +1,5 @@
-"""Session operations: create, join by invite code, inspect, leave, kick,
-rotate the invite, end."""
+"""Session operations: create, join by invite code, let a listener in,
+inspect, leave, kick, rotate the invite, end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from typing import Any
 from cmp.core import timeline
 from cmp.core.errors import AuthError, Conflict, Forbidden, RateLimited
 from cmp.core.models import Snapshot
-from cmp.core.ops import NoArgs, SessionArgs, SessionCreateArgs, SessionJoinArgs, SessionKickArgs
+from cmp.core.ops import (
+    NoArgs,
+    SessionArgs,
+    SessionCreateArgs,
+    SessionJoinArgs,
+    SessionKickArgs,
+    SessionListenerArgs,
+)
 
 from ..hub import Hub
 from ..store import Connection, queries
@@ -25,6 +32,8 @@ INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 INVITE_LENGTH = 10
 SESSION_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 SESSION_ENDED = "the session ended"
+#: Members whose tokens are bound to the session: revoked when they go.
+SESSION_BOUND = frozenset({"guest", "listener"})
 
 
 def new_invite_code() -> str:
@@ -103,19 +112,34 @@ async def session_join(tx: Tx, args: SessionJoinArgs) -> dict[str, Any]:
             limiter.take(tx.remote, tx.now_ms)
         raise AuthError("no open session has this invite code", code="invalid_invite")
     tx.session, tx.rev = row, int(row.rev)
-    joined = await issue_token(tx, role="guest", name=args.name, ttl_s=args.ttl_s, session=row.id)
+    return await _let_in(tx, role="guest", name=args.name, ttl_s=args.ttl_s)
+
+
+@handler("session_listener")
+async def session_listener(tx: Tx, args: SessionListenerArgs) -> dict[str, Any]:
+    # A listener may report durations, which move the timeline: only the host lets one in.
+    tx.require_host()
+    tx.require_open()
+    return await _let_in(tx, role="listener", name=args.name, ttl_s=args.ttl_s)
+
+
+async def _let_in(tx: Tx, *, role: str, name: str, ttl_s: int) -> dict[str, Any]:
+    """A new user with a token bound to the session, as a new member of it."""
+    row = tx.session
+    assert row is not None
+    issued = await issue_token(tx, role=role, name=name, ttl_s=ttl_s, session=row.id)
     await queries.insert_member(
         tx.conn,
         session_id=row.id,
-        user_id=joined["user"],
-        name=args.name,
-        role="guest",
+        user_id=issued["user"],
+        name=name,
+        role=role,
         joined_at_ms=tx.now_ms,
     )
-    member = await queries.get_member(tx.conn, row.id, joined["user"])
+    member = await queries.get_member(tx.conn, row.id, issued["user"])
     assert member is not None
     tx.emit("member_update", {"action": "join", "member": queries.member_info(member).model_dump()})
-    return {**joined, "session_name": row.name, "rev": tx.rev}
+    return {**issued, "session_name": row.name, "rev": tx.rev}
 
 
 @handler("session_get")
@@ -140,9 +164,9 @@ async def session_list(tx: Tx, args: NoArgs) -> dict[str, Any]:
     }
 
 
-def _drop_user(session: str, user: int) -> Any:
+def _drop_user(session: str, user: int, rev: int) -> Any:
     def drop(hub: Hub) -> None:
-        hub.drop_user(session, user)
+        hub.drop_user(session, user, rev)
 
     return drop
 
@@ -153,11 +177,11 @@ async def _member_left(tx: Tx, user: int, *, action: str) -> None:
     )
     member = await queries.get_member(tx.conn, tx.session_id, user)
     assert member is not None
-    if member.role == "guest":
+    if member.role in SESSION_BOUND:
         await queries.revoke_user_tokens(tx.conn, user, tx.now_ms)
         tx.revoked_users.append(user)
     tx.emit("member_update", {"action": action, "member": queries.member_info(member).model_dump()})
-    tx.after_commit.append(_drop_user(tx.session_id, user))
+    tx.after_commit.append(_drop_user(tx.session_id, user, tx.rev))
 
 
 @handler("session_leave")

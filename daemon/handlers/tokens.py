@@ -61,6 +61,8 @@ async def token_issue(tx: Tx, args: TokenIssueArgs) -> dict[str, Any]:
         raise not_found("user", args.user)
     if row.role == "guest":
         raise Conflict("guests get their tokens by joining with an invite code")
+    if row.role == "listener":
+        raise Conflict("listener tokens come from the session's host, with session_listener")
     return await issue_token(tx, role=row.role, name=row.name, ttl_s=args.ttl_s, user=int(row.id))
 
 

@@ -284,6 +284,7 @@ def test_every_command_is_listed() -> None:
         "token revoke",
         "session create",
         "session join",
+        "session listener",
         "session show",
         "session list",
         "session members",

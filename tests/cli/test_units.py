@@ -319,3 +319,34 @@ def test_the_watch_view_lists_followers() -> None:
     text = console.export_text()
     assert "followers:" in text
     assert "kitchen: in_sync, +0.3 ms" in text
+
+
+def test_the_watch_view_marks_listeners() -> None:
+    from collections import deque
+
+    from rich.console import Console
+
+    from cmp.cli.watch_view import describe, render
+    from cmp.core.view import SessionView
+
+    def member(user: int, name: str, role: str) -> dict[str, Any]:
+        return {"user": user, "name": name, "role": role, "left_at_ms": None}
+
+    members = [member(2, "hana", "host"), member(3, "gus", "guest"), member(5, "den", "listener")]
+    view = SessionView(
+        session={"id": "s1", "name": "party"},
+        rev=3,
+        members={m["user"]: m for m in members},
+        playback={
+            "item": None,
+            "status": "stopped",
+            "position_ms": 0,
+            "anchor_at_ms": 0,
+            "repeat": "off",
+        },
+    )
+    console = Console(width=100, record=True)
+    console.print(render(view, deque(), 0))
+    assert "members: hana, gus, den (listener)" in console.export_text()
+    joined = {"type": "member_update", "data": {"action": "join", "member": members[2]}}
+    assert describe(joined, view) == "den (listener) join"

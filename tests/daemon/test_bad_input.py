@@ -256,6 +256,14 @@ ARGS = [
     pytest.param("request_reject", {"request": 1, "reason": ""}, "reason", id="reason-empty"),
     pytest.param("playback_repeat", {"mode": "sometimes"}, "mode", id="repeat-mode"),
     pytest.param("playlist_add", {"uri": "file:///\ud800.flac"}, "uri", id="lone-surrogate"),
+    pytest.param("session_listener", {}, "name", id="listener-without-name"),
+    pytest.param("session_listener", {"name": ""}, "name", id="listener-name-empty"),
+    pytest.param("session_listener", {"name": "x" * 65}, "name", id="listener-name-too-long"),
+    pytest.param("session_listener", {"name": "x", "ttl_s": 59}, "ttl_s", id="listener-ttl-short"),
+    pytest.param(
+        "session_listener", {"name": "x", "ttl_s": 31 * 86_400}, "ttl_s", id="listener-ttl-long"
+    ),
+    pytest.param("item_duration", {"item": 1, "duration_ms": 0}, "duration_ms", id="duration-0"),
     pytest.param("subscribe", {"since_rev": -1}, "since_rev", id="since-rev-negative"),
     pytest.param("subscribe", {"since_rev": "3"}, "since_rev", id="since-rev-a-string"),
 ]
@@ -555,6 +563,8 @@ async def test_guest_without_permission(world: World, watcher: Client) -> None:
             ("request_approve", {"session": s, "request": world.request}),
             ("request_reject", {"session": s, "request": world.request}),
             ("session_kick", {"session": s, "user": world.host_user}),
+            ("session_listener", {"session": s, "name": "guest's speaker"}),
+            ("item_duration", {"session": s, "item": world.items[0], "duration_ms": 1}),
             ("session_rotate_invite", {"session": s}),
             ("session_end", {"session": s}),
             ("session_create", {"name": "guest's own"}),
@@ -628,6 +638,8 @@ async def test_host_of_another_session(
             ("playlist_clear", {}),
             ("playback_command", {"action": "play"}),
             ("request_approve", {"request": world.request}),
+            ("session_listener", {"name": "olga's speaker"}),
+            ("item_duration", {"item": world.items[0], "duration_ms": 1}),
             ("session_end", {}),
         ]
         for op, args in calls:
@@ -661,6 +673,7 @@ async def test_unknown_session_item_and_request(
         calls: list[tuple[str, dict[str, Any]]] = [
             ("session_get", {"session": "nosuchsession"}),
             ("playlist_add", {"session": "nosuchsession", "uri": "file:///x.flac"}),
+            ("session_listener", {"session": "nosuchsession", "name": "speaker"}),
             ("subscribe", {"session": "nosuchsession"}),
             ("playlist_remove", {"session": s, "item": 999_999}),
             ("playlist_move", {"session": s, "item": 999_999, "position": 0}),
@@ -707,10 +720,22 @@ async def test_host_cannot_leave_or_be_kicked(world: World, watcher: Client) -> 
 
 async def test_changes_to_an_ended_session(world: World, connect: ClientFactory) -> None:
     other = (await world.host.call("session_create", name="done"))["session"]
+    added = await world.host.call("playlist_add", session=other["id"], uri="file:///y.flac")
+    let_in = await world.host.call("session_listener", session=other["id"], name="speaker")
+    listener = await connect(let_in["token"])
     await world.host.call("session_end", session=other["id"])
     before = await world.host.call("session_get", session=other["id"])
     await expect_error(
         world.host.call("playlist_add", session=other["id"], uri="file:///x.flac"),
+        "session_ended",
+    )
+    await expect_error(
+        world.host.call("session_listener", session=other["id"], name="late"), "session_ended"
+    )
+    await expect_error(
+        listener.call(
+            "item_duration", session=other["id"], item=added["item"]["id"], duration_ms=1000
+        ),
         "session_ended",
     )
     await expect_error(

@@ -47,11 +47,15 @@ async def test_all_ops_and_events_fit_the_schema(connect: ClientFactory, admin_t
     olga = Checked(await connect(other["token"]), seen)
     resumed = await guest("subscribe", session=s, since_rev=1)
     assert resumed["mode"] == "events"
+    let_in = await host("session_listener", session=s, name="shop-left")
+    listener = Checked(await connect(let_in["token"]), seen)
+    assert (await listener("auth", token=let_in["token"]))["role"] == "listener"
 
     a = (await host("playlist_add", session=s, uri="a.ogg", title="A"))["item"]["id"]
     b = (await host("playlist_add", session=s, uri="b.ogg", duration_ms=60_000))["item"]["id"]
     await host("playlist_move", session=s, item=b, position=0)
     await host("item_duration", session=s, item=a, duration_ms=90_000)
+    await listener("item_duration", session=s, item=a, duration_ms=1)  # known: unchanged
     asked = await guest("request_playlist_change", session=s, action="add", uri="c.ogg")
     await host("request_approve", session=s, request=asked["request"]["id"])
     asked = await guest("request_playlist_change", session=s, action="remove", item=a)
@@ -82,8 +86,12 @@ async def test_all_ops_and_events_fit_the_schema(connect: ClientFactory, admin_t
     await host("playlist_remove", session=s, item=a)
     await host("session_get", session=s)
     await guest("session_list")
+    await listener("session_list")
+    await listener("session_get", session=s)
+    await listener("follower_report", session=s, name="shop-left", state="playing")
     await host("session_rotate_invite", session=s)
     await host("session_kick", session=s, user=other["user"])
+    await host("session_kick", session=s, user=let_in["user"])
     await guest("request_playlist_change", session=s, action="add", uri="d.ogg")
     await host("playlist_clear", session=s)
     await guest("unsubscribe", session=s)

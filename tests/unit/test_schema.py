@@ -91,6 +91,10 @@ EVENTS = [
     ("playlist_update", {"action": "clear"}),
     ("request_update", REQUEST),
     ("member_update", {"action": "kick", "member": MEMBER}),
+    (
+        "member_update",
+        {"action": "join", "member": {**MEMBER, "role": "listener", "left_at_ms": None}},
+    ),
     ("session_update", {"action": "invite_rotated", "session": SESSION}),
 ]
 
@@ -108,6 +112,20 @@ RESULTS = [
             "expires_at_ms": 1760086400000,
             "session_name": "Friday night",
             "rev": 2,
+        },
+    ),
+    (
+        "session_listener",
+        {
+            "token": "eyJhbGciOi...",
+            "jti": "4fdce4804ed9cfd7e5",
+            "user": 5,
+            "role": "listener",
+            "name": "kitchen",
+            "session": "reo29nkivm",
+            "expires_at_ms": 1760604800000,
+            "session_name": "Friday night",
+            "rev": 9,
         },
     ),
     ("session_get", SNAPSHOT),
@@ -159,6 +177,25 @@ def test_every_op_event_and_error_is_described() -> None:
     assert set(schema["events"]) == set(EVENT_TYPES) == set(EVENT_DATA)
     assert set(schema["errors"]) == set(CODES)
     assert set(schema["envelopes"]) == {"request", "reply_ok", "reply_error", "event"}
+
+
+def test_what_a_listener_may_call() -> None:
+    """Listeners play a session: they read and follow it and report, nothing more."""
+    allowed = {name for name, op in OPS.items() if "listener" in op.roles or not op.roles}
+    assert allowed == {
+        "auth",
+        "time",
+        "session_join",
+        "session_get",
+        "session_list",
+        "session_leave",
+        "subscribe",
+        "unsubscribe",
+        "follower_report",
+        "request_list",
+        "item_duration",
+    }
+    assert "guest" not in OPS["item_duration"].roles
 
 
 def test_every_reference_resolves() -> None:
