@@ -67,33 +67,61 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
-#: Run ``action`` at a local instant, then ``done`` on the event loop.
-StartAt = Callable[[float, Callable[[], None], Callable[[], None]], Cancellable]
+class StartAt(Protocol):
+    """Run ``action`` at a local instant (which ``refine`` may move shortly before),
+    then ``done`` on the event loop."""
+
+    def __call__(
+        self,
+        at_local_ms: float,
+        action: Callable[[], None],
+        done: Callable[[], None],
+        refine: Callable[[float], float] | None = None,
+    ) -> Cancellable: ...
 
 
 class _Starter:
     """Unpauses the player at a precise instant, from a thread of its own.
 
     The event loop wakes up to a millisecond late; this sleeps until just
-    before the instant and spins the rest of the way.
+    before the instant and spins the rest of the way.  ``REFINE_MS`` before
+    it, ``refine`` may move the instant (to where the prepared sound lines up).
     """
 
     SPIN_MS = 2.0
+    REFINE_MS = 30.0
 
     def __init__(
-        self, at_local_ms: float, action: Callable[[], None], done: Callable[[], None]
+        self,
+        at_local_ms: float,
+        action: Callable[[], None],
+        done: Callable[[], None],
+        refine: Callable[[float], float] | None = None,
     ) -> None:
         self._cancel = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._done = done
         self._thread = threading.Thread(
-            target=self._run, args=(at_local_ms, action), name="cmp-starter", daemon=True
+            target=self._run, args=(at_local_ms, action, refine), name="cmp-starter", daemon=True
         )
         self._thread.start()
 
-    def _run(self, at_ms: float, action: Callable[[], None]) -> None:
-        wait_s = (at_ms - self.SPIN_MS - monotonic_ms()) / 1000
-        if wait_s > 0 and self._cancel.wait(wait_s):
+    def _sleep_until(self, at_ms: float) -> bool:
+        """Sleep until ``at_ms``; False when cancelled meanwhile."""
+        wait_s = (at_ms - monotonic_ms()) / 1000
+        return not (wait_s > 0 and self._cancel.wait(wait_s))
+
+    def _run(
+        self, at_ms: float, action: Callable[[], None], refine: Callable[[float], float] | None
+    ) -> None:
+        if refine is not None:
+            if not self._sleep_until(at_ms - self.REFINE_MS):
+                return
+            try:
+                at_ms = refine(at_ms)
+            except Exception:
+                log.exception("cannot refine a start; keeping its instant")
+        if not self._sleep_until(at_ms - self.SPIN_MS):
             return
         while monotonic_ms() < at_ms:
             if self._cancel.is_set():
@@ -132,6 +160,10 @@ class _Track:
     id: int
     duration_ms: int | None
 
+
+#: A prepared player whose sound starts further than this from its position is
+#: not lined up by moving the instant (it is still loading, or something is off).
+_LINE_UP_MAX_MS = 25.0
 
 #: Two starts whose positions differ by less than this at the same instant are one.
 _SAME_LINE_MS = 1.0
@@ -337,7 +369,9 @@ class Follower:
             ):
                 self._pause_at(position)
         self._cue = _Cue(item, position, at_local_ms, deck)
-        self._starter = self._start_at(at_local_ms, self._start_now, self._started)
+        self._starter = self._start_at(
+            at_local_ms, self._start_now, self._started, refine=self._line_up
+        )
 
     def _ensure(
         self, item: int, uri: str, position_ms: float, media: str | None = None
@@ -370,6 +404,23 @@ class Follower:
         self.playing = False
         self.player.seek(max(0.0, position_ms))
         self._waiting_at = None if self.item is None else (self.item, max(0.0, position_ms))
+
+    def _line_up(self, at_local_ms: float) -> float:
+        """On the starter's thread, just before a start: the instant at which the
+        prepared player's sound lines up with the timeline.  A player reports
+        where its sound will start, which may be a little past the position
+        asked for; it then starts that much later."""
+        cue = self._cue
+        if cue is None:
+            return at_local_ms
+        landed = cue.player.position_ms()
+        if landed is None:
+            return at_local_ms
+        shift = landed - cue.position_ms
+        if abs(shift) > _LINE_UP_MAX_MS:
+            log.debug("a start landed %.1f ms off; not moving it", shift)
+            return at_local_ms
+        return at_local_ms + shift
 
     def _start_now(self) -> None:
         """The scheduled start, on the starter's thread: unpause, then silence the old."""

@@ -8,10 +8,17 @@ What the follower relies on, measured with libmpv 0.35 and ``ao=null``:
 
 - ``audio-pts`` is exact on every read, where ``time-pos`` moves in ~50 ms steps,
   so :meth:`MpvPlayer.position_ms` reads ``audio-pts``.
-- While paused after a load or a seek, mpv reports the position minus the audio
-  it has already buffered (~190 ms off); it is right again the moment playback
-  runs.  Until a seek has landed (~2 ms), it still reports the old position, or
-  none.  Meanwhile the player reports the position it was asked for.
+- Paused after a seek from playback, mpv reports the position minus the audio
+  it had buffered (~150-190 ms off), but paused after a load, it reports exactly
+  where the sound will start.  So a seek while paused loads the item again, and
+  a paused item reports that figure.  Until a seek during playback has landed
+  (~2 ms), mpv still reports the old position, or none; meanwhile the player
+  reports the position it was asked for.
+- With ``scaletempo2``, an exact load or seek to ``x`` sounds from ``x`` minus
+  :data:`FILTER_DELAY_MS`, but never from before the start of the packet ``x``
+  falls in: for ``x`` just after a packet start (2048 samples for WAV) the sound
+  starts up to 10 ms past ``x``.  The paused figure above shows it, and the
+  follower unpauses that much later.
 - ``scaletempo2`` stays in the filter chain at every speed: when mpv inserts it
   for a speed other than 1.0 and removes it at 1.0, each round trip costs
   6-13 ms of position.  It delays the sound by :data:`FILTER_DELAY_MS` that
@@ -204,6 +211,11 @@ class MpvPlayer(Player):
         target = max(0.0, float(position_ms))
         if self._uri is None:
             return
+        if self._paused:
+            # Loaded afresh, a paused item tells where its sound will start (see
+            # position_ms); after a paused seek mpv's figure is off by its buffer.
+            self.load(self._uri, start_ms=target, paused=True)
+            return
         if self._ready():
             # Counted before it is sent, so that mpv's thread cannot see it begin first.
             self._seeks_sent += 1
@@ -276,10 +288,16 @@ class MpvPlayer(Player):
         if handle is None or not self._ready():
             return None
         if self._held_ms is not None:
-            # Paused since a load or seek, mpv's figure is off by the audio it has
-            # buffered; until a seek has landed, it still speaks of the old position.
-            if self._paused or self._seeks_landed < self._held_seek:
-                return self._held_ms
+            if self._paused:
+                # Paused since a load (paused seeks load too), mpv's figure is where
+                # the sound will start: with scaletempo2 that can be up to 10 ms past
+                # the target, when the target falls just after a packet's start.
+                pos = handle.time_pos
+                if pos is None:
+                    return self._held_ms
+                return max(0.0, float(pos) * 1000.0 - FILTER_DELAY_MS)
+            if self._seeks_landed < self._held_seek:
+                return self._held_ms  # until a seek has landed: the old position
             self._held_ms = None
         pts = handle.audio_pts
         if pts is None:

@@ -131,7 +131,7 @@ class Scheduled:
         self.cancelled = 0
         self._pending: tuple[Any, Any] | None = None
 
-    def __call__(self, at_local_ms: float, action: Any, done: Any) -> Scheduled:
+    def __call__(self, at_local_ms: float, action: Any, done: Any, refine: Any = None) -> Scheduled:
         self.starts.append(at_local_ms)
         self._pending = (action, done)
         return self
