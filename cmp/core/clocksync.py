@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from statistics import median
 
-__all__ = ["ClockEstimate", "ClockEstimator", "Probe"]
+__all__ = ["ClockEstimate", "ClockEstimator", "Probe", "Slew"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +138,35 @@ class ClockEstimator:
         cov = sum((p.local_ms - mean_t) * (p.offset - mean_o) for p in best)
         slope = cov / var if var else 0.0
         return max(-self.max_drift, min(self.max_drift, slope))
+
+
+@dataclass
+class Slew:
+    """Moves the offset in use towards the newest estimate gently.
+
+    A new probe can move the estimate by a few milliseconds at once (on a link
+    whose delay varies, the fastest probes shift as they come and go).  Applied
+    at once, such a step is an error the follower trims away with a visible
+    speed change; slewed at ``max_rate`` (ms per ms) it is a small, steady one.
+    Steps larger than ``jump_above_ms`` (a first estimate, a clock that was
+    set) are taken at once.
+    """
+
+    max_rate: float = 0.001
+    jump_above_ms: float = 50.0
+    _offset: float | None = None
+    _at: float = 0.0
+
+    def offset(self, target_ms: float, local_ms: float) -> float:
+        """The offset to use at ``local_ms``, given the estimate's ``target_ms`` there."""
+        if self._offset is None or abs(target_ms - self._offset) > self.jump_above_ms:
+            self._offset, self._at = target_ms, local_ms
+        elif local_ms > self._at:
+            step = self.max_rate * (local_ms - self._at)
+            self._offset += max(-step, min(step, target_ms - self._offset))
+            self._at = local_ms
+        return self._offset
+
+    @property
+    def current_ms(self) -> float | None:
+        return self._offset

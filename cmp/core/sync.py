@@ -4,8 +4,10 @@ Every tick the follower compares where the player is (corrected by the
 machine's output latency) with where the shared timeline says it should be.
 ``error = expected - actual``: positive means the player is behind.
 
-- Small errors are corrected inaudibly with a proportional speed trim,
-  ``speed = 1 + error / tau``, clamped to ``max_trim``.
+- Small errors are corrected inaudibly with a proportional speed trim: gently
+  within the in-sync band (``speed = 1 + error / tau``, so that the steady
+  trims that hold a drifting clock stay small), firmly beyond it (every
+  millisecond further out adds ``1 / catch_up_tau``), clamped to ``max_trim``.
 - Large errors (``seek_above_ms``) get one exact seek with look-ahead: the
   player pauses, seeks to where the timeline will be ``lookahead_ms`` from now
   and resumes exactly then, so the time the seek takes costs nothing.
@@ -46,8 +48,10 @@ class SyncPolicy:
     seek_above_ms: float = 200.0
     #: Errors within this count as in sync.
     in_sync_ms: float = 2.0
-    #: Time constant of the speed trim: the error halves in about tau * ln 2.
+    #: Time constant of the speed trim within the in-sync band.
     tau_ms: float = 500.0
+    #: Time constant of the part of an error beyond the in-sync band.
+    catch_up_tau_ms: float = 250.0
     #: Largest speed change, as a fraction (0.05 = 5 %).
     max_trim: float = 0.05
     #: A seek aims this far ahead and resumes then: time for the seek to land.
@@ -65,7 +69,10 @@ class SyncPolicy:
             self._last_seek_at = now_ms
             ahead = self.lookahead_ms
             return Decision(1.0, expected_ms + ahead, now_ms + ahead, "seeking", error)
-        trim = max(-self.max_trim, min(self.max_trim, error / self.tau_ms))
+        band = self.in_sync_ms
+        size = abs(error)
+        trim = min(size, band) / self.tau_ms + max(0.0, size - band) / self.catch_up_tau_ms
+        trim = min(self.max_trim, trim) * (1 if error >= 0 else -1)
         state: SyncState = "in_sync" if abs(error) <= self.in_sync_ms else "syncing"
         return Decision(1.0 + trim, None, None, state, error)
 

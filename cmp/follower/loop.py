@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cmp.core import timeline
-from cmp.core.clocksync import ClockEstimator, Probe
+from cmp.core.clocksync import ClockEstimator, Probe, Slew
 from cmp.core.follow import Plan, plan
 from cmp.core.models import PlaybackInfo
 from cmp.core.sync import Decision, SyncPolicy
@@ -51,8 +51,12 @@ class FollowerSettings:
     #: This machine's output latency: sound leaves the speaker this late.
     latency_ms: float = 0.0
     tick_ms: float = 50.0
-    #: Clock probes at connect, and how often to probe again.
-    burst: int = 8
+    #: Clock probes at connect; then one a second for ``warmup`` seconds (a link
+    #: whose delay varies needs many to find its fastest trips); then
+    #: ``refresh`` probes every ``refresh_s``.
+    burst: int = 16
+    warmup: int = 30
+    refresh: int = 2
     refresh_s: float = 10.0
     policy: SyncPolicy = field(default_factory=SyncPolicy)
     #: How this follower appears to hosts, and how often it reports.
@@ -161,6 +165,9 @@ class _Track:
     duration_ms: int | None
 
 
+#: A position read taking longer than this (ms) says little about when it was true.
+_READ_MS = 0.5
+
 #: A prepared player whose sound starts further than this from its position is
 #: not lined up by moving the instant (it is still loading, or something is off).
 _LINE_UP_MAX_MS = 25.0
@@ -197,6 +204,7 @@ class Follower:
         self.settings = settings or FollowerSettings()
         self.now_ms = now_ms
         self.clock = ClockEstimator()
+        self.slew = Slew()
         self.policy = self.settings.policy
         #: What the player holds and does, as this follower told it.
         self.item: int | None = None
@@ -240,12 +248,16 @@ class Follower:
         estimate = self.clock.estimate
         if estimate is None:
             raise RuntimeError("no clock estimate yet: probe first")
-        return estimate.to_daemon(local_ms)
+        target = estimate.to_daemon(local_ms) - local_ms
+        return local_ms + self.slew.offset(target, local_ms)
 
     def to_local(self, daemon_ms: float) -> float:
-        estimate = self.clock.estimate
-        assert estimate is not None
-        return estimate.to_local(daemon_ms)
+        offset = self.slew.current_ms
+        if offset is None:
+            self.daemon_now()  # the first estimate: taken as it is
+            offset = self.slew.current_ms
+        assert offset is not None
+        return daemon_ms - offset
 
     # -- following ---------------------------------------------------------------
 
@@ -278,10 +290,14 @@ class Follower:
                 log.exception("correction tick failed")
 
     async def _refresh(self) -> None:
+        settings = self.settings
+        rounds = 0
         while True:
-            await asyncio.sleep(self.settings.refresh_s)
+            warming = rounds < settings.warmup
+            await asyncio.sleep(1.0 if warming else settings.refresh_s)
+            rounds += 1
             try:
-                await self.probe(2)
+                await self.probe(1 if warming else settings.refresh)
             except Exception as exc:  # the daemon is away: keep the last estimate
                 log.debug("clock probe failed: %s", exc)
 
@@ -486,11 +502,12 @@ class Follower:
         if found is None:
             return None
         state, items = found
-        todo: Plan = plan(state, self.daemon_now())
-        if todo.action != "play" or todo.item != self.item:
+        reading = self._read_position()
+        if reading is None:
             return None
-        actual = self.player.position_ms()
-        if actual is None:
+        local, actual = reading
+        todo: Plan = plan(state, self.to_daemon(local))
+        if todo.action != "play" or todo.item != self.item:
             return None
         self._preload_next(state, items)
         self._tell_duration(items[self.item])
@@ -507,6 +524,19 @@ class Follower:
             self.player.set_speed(decision.speed)
         self.last = decision
         return decision
+
+    def _read_position(self) -> tuple[float, float] | None:
+        """(local time, player position), read together: a read that another
+        thread held up for more than ``_READ_MS`` is taken again."""
+        for _ in range(3):
+            before = self.now_ms()
+            actual = self.player.position_ms()
+            after = self.now_ms()
+            if actual is None:
+                return None
+            if after - before <= _READ_MS:
+                return (before + after) / 2, actual
+        return None
 
     def _tell_duration(self, item: dict[str, Any]) -> None:
         """An item playing without a known duration: tell the daemon what mpv found,
@@ -556,6 +586,10 @@ class Follower:
         state = "stopped" if self.item is None else ("playing" if self.playing else "paused")
         if self.last is not None and self.playing:
             state = self.last.state
+            if state != "seeking" and self.error_ms is not None:
+                # Judged on the sound itself, not on where it is headed.
+                in_sync = abs(self.error_ms) <= self.policy.in_sync_ms
+                state = "in_sync" if in_sync else "syncing"
         return {
             "item": self.item,
             "state": state,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from cmp.core.clocksync import ClockEstimator, Probe
+from cmp.core.clocksync import ClockEstimator, Probe, Slew
 
 
 def probe(local_send: float, up: float, down: float, offset: float, drift: float = 0.0) -> Probe:
@@ -71,3 +71,27 @@ def test_impossible_probes_are_ignored() -> None:
     estimator = ClockEstimator()
     estimator.add(Probe(10.0, 100.0, 200.0, 20.0))  # daemon took longer than the trip
     assert estimator.estimate is None
+
+
+def test_slew_takes_the_first_offset_and_big_steps_at_once() -> None:
+    slew = Slew(max_rate=0.001, jump_above_ms=50.0)
+    assert slew.offset(1_000.0, 0.0) == 1_000.0
+    assert slew.offset(1_100.0, 10.0) == 1_100.0  # a step of 100 ms: a clock was set
+
+
+@pytest.mark.parametrize(
+    ("target", "after_ms", "expected"),
+    [
+        (1_003.0, 1_000.0, 1_001.0),  # 1 ms per second towards a 3 ms step
+        (1_003.0, 5_000.0, 1_003.0),  # and no further than the target
+        (997.0, 2_000.0, 998.0),  # the same downwards
+        (1_000.5, 100.0, 1_000.1),
+    ],
+)
+def test_slew_moves_gently_towards_a_small_step(
+    target: float, after_ms: float, expected: float
+) -> None:
+    slew = Slew(max_rate=0.001, jump_above_ms=50.0)
+    slew.offset(1_000.0, 0.0)
+    assert slew.offset(target, after_ms) == pytest.approx(expected)
+    assert slew.offset(target, 0.0) == pytest.approx(expected)  # the past changes nothing

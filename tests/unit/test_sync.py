@@ -42,9 +42,9 @@ def simulate(player: FakePlayer, policy: SyncPolicy, ticks: int) -> list[float]:
     ("expected", "actual", "speed", "seek", "state"),
     [
         (1000.0, 1000.0, 1.0, None, "in_sync"),
-        (1000.0, 999.0, 1.002, None, "in_sync"),
-        (1000.0, 990.0, 1.02, None, "syncing"),
-        (1000.0, 1010.0, 0.98, None, "syncing"),
+        (1000.0, 999.0, 1 + 1 / 500, None, "in_sync"),  # gently within 2 ms
+        (1000.0, 990.0, 1 + 2 / 500 + 8 / 250, None, "syncing"),  # firmly beyond
+        (1000.0, 1010.0, 1 - 2 / 500 - 8 / 250, None, "syncing"),
         (1000.0, 900.0, 1.05, None, "syncing"),  # clamped to the largest trim
         (1000.0, 700.0, 1.0, 1100.0, "seeking"),
         (1000.0, 1300.0, 1.0, 1100.0, "seeking"),
