@@ -88,7 +88,7 @@ schema: venv ## Regenerate docs/protocol.schema.json from the protocol models
 	@mv docs/protocol.schema.json.tmp docs/protocol.schema.json
 	@echo "wrote docs/protocol.schema.json"
 
-bench: venv ## Run the benchmarks in tests/bench (slow; each prints JSON)
+bench: venv libmpv ## Run the benchmarks in tests/bench (slow; each prints JSON)
 	@set -e; found=; for script in tests/bench/bench_*.py; do \
 		[ -e "$$script" ] || continue; found=1; \
 		echo "==> $$script" >&2; \
