@@ -20,6 +20,7 @@ __all__ = ["parse_mpv_options", "register", "spare_options"]
 log = logging.getLogger("cmp.follow")
 
 
+
 def parse_mpv_options(pairs: list[str]) -> dict[str, str]:
     """``["ao=null", "audio-device=alsa/hw:1"]`` → a dict; a bad pair is a usage error."""
     options = {}
@@ -67,13 +68,24 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="How hosts see this follower [default: the host name]."),
         ] = None,
         spare: Annotated[
-            bool,
+            bool | None,
             typer.Option(
+                "--spare/--no-spare",
                 help="Prepare each start (skip, next item, seek) on a second mpv while the"
                 " current item plays on, and switch at the instant. --no-spare: one mpv,"
                 " for an audio device that only one player can open at a time."
+                " [default: the profile's follow_spare, else --spare]",
+                show_default=False,
             ),
-        ] = True,
+        ] = None,
+        seek_above_ms: Annotated[
+            float | None,
+            typer.Option(
+                help="Errors larger than this (ms) are corrected by a seek, smaller ones by"
+                " trimming the speed. [default: the profile's follow_seek_above_ms, else 200]",
+                show_default=False,
+            ),
+        ] = None,
         session: SessionOpt = None,
     ) -> None:
         """Play the session here and keep in step with its timeline (Ctrl-C stops)."""
@@ -83,16 +95,45 @@ def register(app: typer.Typer) -> None:
         roots = list(media_root or []) or [
             Path(p).expanduser() for p in (profile.get("follow_media_roots") or "").split(":") if p
         ]
-        latency = (
-            latency_ms if latency_ms is not None else float(profile.get("follow_latency_ms") or 0)
-        )
+        if latency_ms is None:
+            latency_ms = _number(profile.get("follow_latency_ms"), "follow_latency_ms", 0.0)
+        if seek_above_ms is None and profile.get("follow_seek_above_ms"):
+            seek_above_ms = _number(
+                profile.get("follow_seek_above_ms"), "follow_seek_above_ms", 0.0
+            )
+        if seek_above_ms is not None and seek_above_ms <= 0:
+            raise typer.BadParameter("must be above 0", param_hint="--seek-above-ms")
+        if spare is None:
+            spare = _flag(profile.get("follow_spare"), "follow_spare", True)
         options = parse_mpv_options(list(mpv_option or []))
         logging.basicConfig(
             level=logging.WARNING - 10 * min(verbose, 2),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         shown = name or profile.get("follow_name")
-        _follow(cli, session_id, roots, latency, options, verbose, shown, spare)
+        _follow(cli, session_id, roots, latency_ms, options, verbose, shown, spare, seek_above_ms)
+
+
+def _number(value: str | None, key: str, default: float) -> float:
+    """A number from the profile (``key``), or ``default``; a bad one is a usage error."""
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"the profile's {key} is {value!r}, not a number") from None
+
+
+def _flag(value: str | None, key: str, default: bool) -> bool:
+    """A yes/no from the profile (``key``), or ``default``; a bad one is a usage error."""
+    if value is None or value == "":
+        return default
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise typer.BadParameter(f"the profile's {key} is {value!r}, not true or false")
 
 
 def _follow(
@@ -104,12 +145,14 @@ def _follow(
     verbose: int,
     name: str | None,
     spare: bool,
+    seek_above_ms: float | None,
 ) -> None:
     async def work(client: Client) -> None:
         import asyncio
         import signal
 
         from cmp.core.errors import CmpError
+        from cmp.core.sync import SyncPolicy
         from cmp.follower.loop import Follower, FollowerSettings
         from cmp.follower.mpv_player import MpvPlayer
         from cmp.follower.player import PlayerError
@@ -124,7 +167,13 @@ def _follow(
             for player in players:
                 player.close()
             raise CmpError(f"cannot start mpv: {exc}", code="player") from None
-        settings = FollowerSettings(media_roots=roots, latency_ms=latency_ms)
+        settings = FollowerSettings(
+            media_roots=roots,
+            latency_ms=latency_ms,
+            policy=SyncPolicy()
+            if seek_above_ms is None
+            else SyncPolicy(seek_above_ms=seek_above_ms),
+        )
         if name:
             settings.name = name
         follower = Follower(

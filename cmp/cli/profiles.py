@@ -33,6 +33,8 @@ KEYS = (
     "follow_media_roots",
     "follow_latency_ms",
     "follow_name",
+    "follow_spare",
+    "follow_seek_above_ms",
 )
 
 
