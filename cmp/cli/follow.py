@@ -20,7 +20,6 @@ __all__ = ["parse_mpv_options", "register", "spare_options"]
 log = logging.getLogger("cmp.follow")
 
 
-
 def parse_mpv_options(pairs: list[str]) -> dict[str, str]:
     """``["ao=null", "audio-device=alsa/hw:1"]`` → a dict; a bad pair is a usage error."""
     options = {}
