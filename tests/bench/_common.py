@@ -46,8 +46,10 @@ __all__ = [
     "read_json_line",
     "relay_process",
     "sqlite_process",
+    "stop_process",
     "summary",
     "wait_for_port",
+    "write_result",
 ]
 
 HOST = "127.0.0.1"
@@ -94,14 +96,17 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on {HOST}:{port} after {timeout} s")
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+    """SIGTERM, wait, then SIGKILL; the exit code (None if it could not be reaped)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+    return proc.returncode
 
 
 class ServerProcess:
@@ -114,6 +119,9 @@ class ServerProcess:
         self.port = port
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
+        #: In a session of its own, Ctrl-C reaches the bench alone, which can then
+        #: stop its other processes first.
+        self.detached = False
 
     @property
     def pid(self) -> int:
@@ -125,17 +133,19 @@ class ServerProcess:
         return f"ws://{HOST}:{self.port}"
 
     def __enter__(self) -> Self:
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=REPO, start_new_session=self.detached
+        )
         try:
             wait_for_port(self.port, timeout=30, proc=self.proc)
         except BaseException:
-            _stop(self.proc)
+            stop_process(self.proc)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            stop_process(self.proc)
 
 
 class DaemonProcess(ServerProcess):
@@ -341,3 +351,12 @@ def summary(values: Sequence[float]) -> dict[str, float | int]:
         "max": round(max(values), 3),
         "mean": round(sum(values) / len(values), 3),
     }
+
+
+def write_result(result: dict[str, Any], out: Path | None) -> None:
+    """Print a benchmark's JSON document, and write it to ``out`` too when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")

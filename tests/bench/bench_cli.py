@@ -39,7 +39,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from _common import PY, REPO, DaemonProcess, Rpc, bootstrap_host, percentile, ratio
+from _common import (
+    PY,
+    REPO,
+    DaemonProcess,
+    Rpc,
+    bootstrap_host,
+    percentile,
+    ratio,
+    write_result,
+)
 
 __all__ = ["main"]
 
@@ -299,11 +308,7 @@ def main() -> None:
         "targets": targets,
         "targets_met": {name: target["met"] for name, target in targets.items()},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

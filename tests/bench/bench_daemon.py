@@ -22,7 +22,6 @@ limits raised (``meta.daemon_env``); the baselines run as
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 import durable
 import fanout
 import memory
-from _common import HOST, PY, RATE_LIMIT_ENV, raise_nofile
+from _common import HOST, PY, RATE_LIMIT_ENV, raise_nofile, write_result
 
 __all__ = ["main"]
 
@@ -106,11 +105,7 @@ def main() -> None:
             result[name]["wall_s"] = round(time.monotonic() - t0, 1)
     result["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     result["targets_met"] = {name: result[name]["met"] for name in args.sections}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ from _common import (  # type: ignore[import-not-found]
     cpu_seconds,
     free_port,
     percentile,
-    wait_for_port,
+    stop_process,
+    write_result,
 )
 
 import cmp.follower.mpv_player as mpv_player
@@ -517,29 +518,12 @@ async def proxy_main(listen_port: int, target_port: int, delay_ms: float, jitter
         await stop.wait()
 
 
-class Detached:
-    """Runs a server of ``_common`` (``DaemonProcess``, :class:`Proxy`) in a session
+def detached(server: Any) -> Any:
+    """A server of ``_common`` (``DaemonProcess``, :class:`Proxy`) started in a session
     of its own: Ctrl-C then reaches the bench alone, which stops the followers
     first and the servers after them."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-
-    def __enter__(self) -> Any:
-        server = self.server
-        server.proc = subprocess.Popen(
-            server.argv, env=server.env, cwd=REPO, start_new_session=True
-        )
-        try:
-            wait_for_port(server.port, timeout=30, proc=server.proc)
-        except BaseException:
-            stop_process(server.proc)
-            raise
-        return server
-
-    def __exit__(self, *exc: object) -> None:
-        if self.server.proc is not None:
-            stop_process(self.server.proc)
+    server.detached = True
+    return server
 
 
 class Proxy(ServerProcess):  # type: ignore[misc]
@@ -656,19 +640,6 @@ def timeline_of(playback: dict[str, Any], received: float) -> Timeline:
 
 def file_of(uri: str) -> str:
     return unquote(urlparse(uri).path)
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_S) -> int | None:
-    """SIGTERM, wait, then SIGKILL; the exit code (None if it could not be reaped)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout)
-    return proc.returncode
 
 
 def cpu_of(pid: int) -> float | None:
@@ -1412,11 +1383,11 @@ def run_mode(
 ) -> dict[str, Any]:
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        daemon = stack.enter_context(Detached(DaemonProcess(tmp / f"state-{mode}")))
+        daemon = stack.enter_context(detached(DaemonProcess(tmp / f"state-{mode}")))
         url = str(daemon.url)
         proxy_pid: int | None = None
         if mode == "proxy":
-            proxy = stack.enter_context(Detached(Proxy(int(daemon.port))))
+            proxy = stack.enter_context(detached(Proxy(int(daemon.port))))
             url, proxy_pid = str(proxy.url), int(proxy.pid)
         runner = Runner(mode, args, tmp, media, daemon, url, stack, proxy_pid)
         data = asyncio.run(runner.run())
@@ -1511,11 +1482,7 @@ def main() -> None:
         mode: {name: target["met"] for name, target in result[mode]["targets"].items()}
         for mode in args.modes
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
