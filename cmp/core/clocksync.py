@@ -77,7 +77,7 @@ class ClockEstimator:
         *,
         keep: int = 256,
         window_ms: float = 15 * 60_000,
-        best_fraction: float = 0.25,
+        best_fraction: float = 0.1,
         min_best: int = 4,
         drift_min_span_ms: float = 60_000,
         max_drift: float = 500e-6,

@@ -51,11 +51,12 @@ class FollowerSettings:
     #: This machine's output latency: sound leaves the speaker this late.
     latency_ms: float = 0.0
     tick_ms: float = 50.0
-    #: Clock probes at connect; then one a second for ``warmup`` seconds (a link
-    #: whose delay varies needs many to find its fastest trips); then
-    #: ``refresh`` probes every ``refresh_s``.
+    #: Clock probes at connect; then one every ``warmup_every_s`` for ``warmup``
+    #: probes (a link whose delay varies needs many to find its fastest, most even
+    #: trips); then ``refresh`` probes every ``refresh_s``.
     burst: int = 16
-    warmup: int = 30
+    warmup: int = 60
+    warmup_every_s: float = 0.5
     refresh: int = 2
     refresh_s: float = 10.0
     policy: SyncPolicy = field(default_factory=SyncPolicy)
@@ -294,7 +295,7 @@ class Follower:
         rounds = 0
         while True:
             warming = rounds < settings.warmup
-            await asyncio.sleep(1.0 if warming else settings.refresh_s)
+            await asyncio.sleep(settings.warmup_every_s if warming else settings.refresh_s)
             rounds += 1
             try:
                 await self.probe(1 if warming else settings.refresh)
