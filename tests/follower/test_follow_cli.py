@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cmp.client import Client
 from daemon.app import Daemon
-from daemon.config import Settings
-from tests.follower.media import sine_wav
+from tests.follower.stage import admin_token, settings, stage
 from tests.follower.test_mpv_player import needs_libmpv, wait_for
 
 pytestmark = pytest.mark.usefixtures("libmpv")
@@ -25,52 +23,41 @@ def libmpv() -> None:
 
 
 async def test_follow_plays_reports_and_stops_on_sigterm(tmp_path: Path) -> None:
-    media = tmp_path / "music"
-    media.mkdir()
-    sine_wav(media / "tone.wav", seconds=8.0)
-    settings = Settings(port=0, state_dir=tmp_path / "state", lead_ms=300)
-    async with Daemon(settings) as daemon:
-        assert daemon.admin_token_file is not None
-        token = daemon.admin_token_file.read_text().strip()
-        async with Client(daemon.url, token=token) as host:
-            session = (await host.call("session_create", name="cli"))["session"]["id"]
-            view = await host.subscribe(session)
-            added = await host.call("playlist_add", session=session, uri="tone.wav")
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
-            env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
-            follower = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cmp",
-                "--server", daemon.url, "--token", token, "--session", session,
-                "follow", "--media-root", str(media), "--mpv-option", "ao=null",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-            )  # fmt: skip
-            try:
-                await wait_for(lambda: len(view.followers) == 1, what="a report", timeout=20)
-                await host.call("playback_command", session=session, action="play")
-                await wait_for(
-                    lambda: any(
-                        f["item"] == added["item"]["id"] and f["state"] in ("in_sync", "syncing")
-                        for f in view.followers.values()
-                    ),
-                    what="the follower playing in step",
-                    timeout=20,
-                )
-                report = next(iter(view.followers.values()))
-                assert report["error_ms"] is not None and abs(report["error_ms"]) < 50
-            finally:
-                if follower.returncode is None:
-                    follower.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(follower.communicate(), 20)
-            assert follower.returncode == 0, err.decode()
-            assert b"Traceback" not in err
-            await wait_for(lambda: not view.followers, what="the follower reported gone")
+    async with stage(tmp_path, {"tone.wav": 8000}, durations=False) as s:
+        (item,) = s.items
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
+        env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
+        follower = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cmp",
+            "--server", s.daemon.url, "--token", s.token, "--session", s.session,
+            "follow", "--media-root", str(s.media), "--mpv-option", "ao=null",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            await wait_for(lambda: len(s.view.followers) == 1, what="a report", timeout=20)
+            await s.command("play")
+            await wait_for(
+                lambda: any(
+                    f["item"] == item and f["state"] in ("in_sync", "syncing")
+                    for f in s.view.followers.values()
+                ),
+                what="the follower playing in step",
+                timeout=20,
+            )
+            report = next(iter(s.view.followers.values()))
+            assert report["error_ms"] is not None and abs(report["error_ms"]) < 50
+        finally:
+            if follower.returncode is None:
+                follower.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(follower.communicate(), 20)
+        assert follower.returncode == 0, err.decode()
+        assert b"Traceback" not in err
+        await wait_for(lambda: not s.view.followers, what="the follower reported gone")
 
 
 async def test_follow_an_unknown_session_is_one_line_and_exit_4(tmp_path: Path) -> None:
-    settings = Settings(port=0, state_dir=tmp_path / "state")
-    async with Daemon(settings) as daemon:
-        assert daemon.admin_token_file is not None
-        token = daemon.admin_token_file.read_text().strip()
+    async with Daemon(settings(tmp_path)) as daemon:
+        token = admin_token(daemon)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
         env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
         follower = await asyncio.create_subprocess_exec(

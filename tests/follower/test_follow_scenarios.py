@@ -12,13 +12,10 @@ now.  Assertions are about media positions, never about how long a test took.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,9 +25,14 @@ from cmp.core.view import SessionView
 from cmp.follower.loop import Follower
 from daemon.app import Daemon
 from daemon.clock import SystemClock
-from daemon.config import Settings
-from tests.follower.media import sine_wav
-from tests.follower.test_follow_e2e import following
+from tests.follower.stage import (
+    add_items,
+    admin_token,
+    following,
+    settings,
+    stage,
+    tones,
+)
 from tests.follower.test_mpv_player import needs_libmpv, wait_for
 
 pytestmark = pytest.mark.usefixtures("libmpv")
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 STEP_MS = 2.0
 #: How much media a follower must play in step before a check passes.
 HOLD_MS = 300.0
-LEAD_MS = 300
 #: The short items auto-advance and repeat go through.
 SHORT_MS = 2500
 
@@ -170,67 +171,6 @@ async def timeline_reaches(view: SessionView, position_ms: float, *, what: str) 
         what=what,
         timeout=position_ms / 1000 + 5,
     )
-
-
-# -- the stage: a daemon, a host, a session of tones ------------------------------------
-
-
-@dataclass
-class Stage:
-    daemon: Daemon
-    token: str
-    host: Client
-    session: str
-    view: SessionView
-    media: Path
-    items: list[int]
-
-    async def command(self, action: str, **args: Any) -> dict[str, Any]:
-        return await self.host.call("playback_command", session=self.session, action=action, **args)
-
-    async def repeat(self, mode: str) -> None:
-        await self.host.call("playback_repeat", session=self.session, mode=mode)
-
-    def follow(
-        self, roots: list[Path] | None = None
-    ) -> contextlib.AbstractAsyncContextManager[Follower]:
-        return following(self.daemon.url, self.token, self.session, roots or [self.media])
-
-
-def tones(folder: Path, lengths_ms: Mapping[str, int]) -> None:
-    folder.mkdir(exist_ok=True)
-    for n, (name, length) in enumerate(lengths_ms.items()):
-        sine_wav(folder / name, seconds=length / 1000, frequency=330.0 + 110.0 * n)
-
-
-async def add_items(host: Client, session: str, lengths_ms: Mapping[str, int]) -> list[int]:
-    items = []
-    for name, length in lengths_ms.items():
-        added = await host.call("playlist_add", session=session, uri=name, duration_ms=length)
-        items.append(added["item"]["id"])
-    return items
-
-
-def settings(tmp_path: Path, port: int = 0) -> Settings:
-    return Settings(port=port, state_dir=tmp_path / "state", lead_ms=LEAD_MS)
-
-
-def admin_token(daemon: Daemon) -> str:
-    assert daemon.admin_token_file is not None
-    return daemon.admin_token_file.read_text().strip()
-
-
-@contextlib.asynccontextmanager
-async def stage(tmp_path: Path, lengths_ms: Mapping[str, int]) -> AsyncIterator[Stage]:
-    media = tmp_path / "music"
-    tones(media, lengths_ms)
-    async with Daemon(settings(tmp_path)) as daemon:
-        token = admin_token(daemon)
-        async with Client(daemon.url, token=token) as host:
-            session = (await host.call("session_create", name="scenes"))["session"]["id"]
-            view = await host.subscribe(session)
-            items = await add_items(host, session, lengths_ms)
-            yield Stage(daemon, token, host, session, view, media, items)
 
 
 # -- the scenarios -------------------------------------------------------------------
