@@ -79,8 +79,8 @@ def listener(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="How the others see it: a machine or room.")],
     ttl: Annotated[
-        str, typer.Option(help="How long the token lasts (at most 30d): 3600, 12h, 7d.")
-    ] = "1d",
+        str, typer.Option(help="How long the token lasts (at most 365d): 3600, 12h, 7d.")
+    ] = "30d",
     save_profile: Annotated[
         str | None,
         typer.Option(

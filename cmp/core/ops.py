@@ -87,7 +87,8 @@ class SessionJoinArgs(Args):
 class SessionListenerArgs(SessionArgs):
     #: How hosts see the listener (a machine or room).
     name: Name
-    ttl_s: Annotated[int, Field(ge=60, le=30 * DAY_S)] = DAY_S
+    #: A speaker runs for weeks: a listener, which can only listen, may last a year.
+    ttl_s: Annotated[int, Field(ge=60, le=365 * DAY_S)] = 30 * DAY_S
 
 
 class SessionKickArgs(SessionArgs):

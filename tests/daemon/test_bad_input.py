@@ -261,7 +261,7 @@ ARGS = [
     pytest.param("session_listener", {"name": "x" * 65}, "name", id="listener-name-too-long"),
     pytest.param("session_listener", {"name": "x", "ttl_s": 59}, "ttl_s", id="listener-ttl-short"),
     pytest.param(
-        "session_listener", {"name": "x", "ttl_s": 31 * 86_400}, "ttl_s", id="listener-ttl-long"
+        "session_listener", {"name": "x", "ttl_s": 366 * 86_400}, "ttl_s", id="listener-ttl-long"
     ),
     pytest.param("item_duration", {"item": 1, "duration_ms": 0}, "duration_ms", id="duration-0"),
     pytest.param("subscribe", {"since_rev": -1}, "since_rev", id="since-rev-negative"),

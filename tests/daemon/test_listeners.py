@@ -55,12 +55,12 @@ async def test_the_host_lets_a_listener_in(
 
     who = await listener.call("auth", token=issued["token"])
     assert (who["role"], who["session"], who["user"]) == ("listener", party.session, issued["user"])
-    # The token lasts a day unless the host says otherwise, like a guest's.
-    assert issued["expires_at_ms"] == (clock.now_ms() // 1000 + 86_400) * 1000
-    longer = await party.host.call(
+    # A speaker runs for weeks: 30 days unless asked otherwise.
+    assert issued["expires_at_ms"] == (clock.now_ms() // 1000 + 30 * 86_400) * 1000
+    shorter = await party.host.call(
         "session_listener", session=party.session, name="shop-right", ttl_s=7 * 86_400
-    )
-    assert longer["expires_at_ms"] - issued["expires_at_ms"] == 6 * 86_400_000
+    )  # a shorter one, asked for
+    assert issued["expires_at_ms"] - shorter["expires_at_ms"] == 23 * 86_400_000
 
 
 async def test_a_listener_reads_and_follows(connect: ClientFactory, host_token: str) -> None:
