@@ -113,6 +113,19 @@ def register(app: typer.Typer) -> None:
         _follow(cli, session_id, roots, latency_ms, options, verbose, shown, spare, seek_above_ms)
 
 
+def _first_cmp_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first :class:`~cmp.core.errors.CmpError` in ``group``, however deeply nested."""
+    from cmp.core.errors import CmpError
+
+    found = group.subgroup(lambda exc: isinstance(exc, CmpError))
+    while found is not None:
+        first = found.exceptions[0]
+        if not isinstance(first, BaseExceptionGroup):
+            return first if isinstance(first, Exception) else None
+        found = first
+    return None
+
+
 def _number(value: str | None, key: str, default: float) -> float:
     """A number from the profile (``key``), or ``default``; a bad one is a usage error."""
     if value is None or value == "":
@@ -189,11 +202,12 @@ def _follow(
         except asyncio.CancelledError:
             log.info("stopping")
         except BaseExceptionGroup as group:
-            # The task group wraps what stopped the follower: report that alone.
-            errors = group.subgroup(CmpError)
-            if errors is None:
+            # Task groups (the follower's, inside this one) wrap what stopped the
+            # follower: report that alone.
+            error = _first_cmp_error(group)
+            if error is None:
                 raise
-            raise errors.exceptions[0] from None
+            raise error from None
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
             for player in players:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cmp.core import timeline
 from cmp.core.clocksync import ClockEstimator, Probe, Slew
+from cmp.core.errors import AuthError
 from cmp.core.follow import Plan, plan
 from cmp.core.models import PlaybackInfo
 from cmp.core.sync import Decision, SyncPolicy
@@ -299,6 +300,8 @@ class Follower:
             rounds += 1
             try:
                 await self.probe(1 if warming else settings.refresh)
+            except AuthError:
+                raise  # revoked or expired: this follower may not play here any more
             except Exception as exc:  # the daemon is away: keep the last estimate
                 log.debug("clock probe failed: %s", exc)
 
@@ -310,6 +313,8 @@ class Follower:
                 await self.client.call(
                     "follower_report", session=self.session, name=self.settings.name, **report
                 )
+            except AuthError:
+                raise  # revoked (a kick) or expired: stop playing, say why
             except Exception as exc:  # reports are best effort
                 log.debug("report failed: %s", exc)
 

@@ -112,3 +112,27 @@ def test_seek_above_must_be_positive(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "must be above 0" in done.stderr
+
+
+async def test_a_kicked_listener_stops_with_one_line_and_exit_3(tmp_path: Path) -> None:
+    async with stage(tmp_path, {"tone.wav": 8000}) as s:
+        issued = await s.host.call("session_listener", session=s.session, name="porch")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
+        env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
+        follower = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cmp",
+            "--server", s.daemon.url, "--token", issued["token"], "--session", s.session,
+            "follow", "--media-root", str(s.media), "--mpv-option", "ao=null",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            await wait_for(lambda: len(s.view.followers) == 1, what="a report", timeout=20)
+            await s.command("play")
+            await s.host.call("session_kick", session=s.session, user=issued["user"])
+            _, err = await asyncio.wait_for(follower.communicate(), 30)
+        finally:
+            if follower.returncode is None:
+                follower.kill()
+        assert follower.returncode == 3, err.decode()
+        assert b"Traceback" not in err
+        assert err.decode().strip().splitlines()[-1].endswith("[token_revoked]")
