@@ -333,7 +333,6 @@ class Follower:
         state, items = found
         todo = plan(state, self.daemon_now())
         if todo.action == "stop" or todo.item not in items:
-            self._cancel_start()
             self._stop()
             return
         assert todo.item is not None
@@ -354,13 +353,7 @@ class Follower:
             self._schedule(todo.item, uri, todo.position_ms, at_local)
         else:
             self._cancel_start()
-            if self._ensure(todo.item, uri, todo.position_ms) is False and self._waiting_at != (
-                todo.item,
-                max(0.0, todo.position_ms),
-            ):
-                # Already waiting there (an event that moved nothing) is left be:
-                # pausing and seeking again would reload an item still loading.
-                self._pause_at(todo.position_ms)
+            self._hold_at(todo.item, uri, max(0.0, todo.position_ms))
         self.policy.reset()
 
     def _schedule(self, item: int, uri: str, position_ms: float, at_local_ms: float) -> None:
@@ -385,15 +378,23 @@ class Follower:
             deck.set_speed(1.0)
         else:
             deck = self.player
-            if self._ensure(item, uri, position, media) is False and self._waiting_at != (
-                item,
-                position,
-            ):
-                self._pause_at(position)
+            self._hold_at(item, uri, position, media)
         self._cue = _Cue(item, position, at_local_ms, deck)
         self._starter = self._start_at(
             at_local_ms, self._start_now, self._started, refine=self._line_up
         )
+
+    def _hold_at(self, item: int, uri: str, position_ms: float, media: str | None = None) -> None:
+        """Have the current player hold ``item`` paused at ``position_ms``.
+
+        Already waiting there (an event that moved nothing) is left be: pausing
+        and seeking again would reload an item still loading.
+        """
+        if self._ensure(item, uri, position_ms, media) is False and self._waiting_at != (
+            item,
+            position_ms,
+        ):
+            self._pause_at(position_ms)
 
     def _ensure(
         self, item: int, uri: str, position_ms: float, media: str | None = None
@@ -482,23 +483,18 @@ class Follower:
             self.playing = False
 
     def _ended_on(self, player: Player, reason: str) -> None:
-        """A player's event callback: its item ended."""
-        if player is self.player:
-            self.ended(self.item, reason)
-        elif reason == "error" and self._spare_item is not None:
-            item, self._spare_item = self._spare_item, None
-            log.warning("item %s could not be played here; skipping it", item)
-            self.missing.add(item)
-            if self._cue is not None and self._cue.item == item:
-                self._stop()
-
-    def ended(self, item: int | None, reason: str) -> None:
-        """The current player reports the end of ``item``."""
+        """A player's event callback: its item (the current one, or the spare's) ended."""
+        current = player is self.player
+        item = self.item if current else self._spare_item
         if reason == "error" and item is not None:
             log.warning("item %s could not be played here; skipping it", item)
             self.missing.add(item)
-        if item == self.item:
+        if current:
             self.item, self.playing, self._waiting_at = None, False, None
+        elif reason == "error" and item is not None:
+            self._spare_item = None
+            if self._cue is not None and self._cue.item == item:
+                self._stop()
 
     def tick(self) -> Decision | None:
         """Compare the player with the timeline once and correct it."""
@@ -512,10 +508,11 @@ class Follower:
         if reading is None:
             return None
         local, actual = reading
-        todo: Plan = plan(state, self.to_daemon(local))
+        now = self.to_daemon(local)
+        todo: Plan = plan(state, now)
         if todo.action != "play" or todo.item != self.item:
             return None
-        self._preload_next(state, items)
+        self._preload_next(state, items, now)
         self._tell_duration(items[self.item])
         expected = todo.position_ms + self.settings.latency_ms
         self.error_ms = expected - actual
@@ -567,12 +564,14 @@ class Follower:
         except Exception as exc:  # a guest may not; the host can still set it
             log.info("item %s: its duration (%.0f ms) was not taken: %s", item, duration_ms, exc)
 
-    def _preload_next(self, state: PlaybackInfo, items: dict[int, dict[str, Any]]) -> None:
-        """Near the end of the item, load the one that follows on the idle spare."""
-        if self.spare is None or self._cue is not None:
+    def _preload_next(
+        self, state: PlaybackInfo, items: dict[int, dict[str, Any]], now: float
+    ) -> None:
+        """Near the end of the playing item (at daemon time ``now``), load the one
+        that follows on the idle spare."""
+        if self.spare is None or self._cue is not None or self.item is None:
             return
-        now = self.daemon_now()
-        end = timeline.end_at(state, items[state.item or 0].get("duration_ms"))
+        end = timeline.end_at(state, items[self.item].get("duration_ms"))
         if end is None or end - now > self.settings.preload_s * 1000:
             return
         tracks = [_Track(item["id"], item.get("duration_ms")) for item in items.values()]

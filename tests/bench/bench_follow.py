@@ -141,8 +141,8 @@ from _common import (  # type: ignore[import-not-found]
     busy_seconds,
     cpu_seconds,
     free_port,
-    percentile,
     stop_process,
+    summary,
     write_result,
 )
 
@@ -1141,8 +1141,8 @@ class Analysis:
                 "failed": sum(1 for s in data.samples if s.failed),
                 "dropped": dropped,
                 "dropped_ratio": round(dropped / len(data.samples), 4) if data.samples else None,
-                "rtt_ms": _stats(rtts),
-                "round_span_ms": _stats(data.round_spans_ms),
+                "rtt_ms": summary(rtts),
+                "round_span_ms": summary(data.round_spans_ms),
             },
             "follower_exit_codes": data.exits,
         }
@@ -1248,7 +1248,7 @@ class Analysis:
             and self.steady(k, t)
             and self.expected(t, self.timeline.at(t)) is not None
         ]
-        return _stats(errors)
+        return summary(errors)
 
     def _spread(self) -> dict[str, Any]:
         rounds: dict[int, list[Judged]] = {}
@@ -1269,23 +1269,11 @@ class Analysis:
             ]
             if len(calm) >= 2:
                 steady.append(max(calm) - min(calm))
-        return {"steady": _stats(steady), "all": _stats(every)}
-
-
-def _stats(values: Sequence[float]) -> dict[str, float | int]:
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "p50": round(float(percentile(values, 50)), 3),
-        "p99": round(float(percentile(values, 99)), 3),
-        "max": round(max(values), 3),
-        "mean": round(statistics.fmean(values), 3),
-    }
+        return {"steady": summary(steady), "all": summary(every)}
 
 
 def _abs_stats(errors: Iterable[float | None]) -> dict[str, float | int]:
-    return _stats([abs(e) for e in errors if e is not None])
+    return summary([abs(e) for e in errors if e is not None])
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -22,17 +22,25 @@ def libmpv() -> None:
     needs_libmpv()
 
 
+async def cmpc_follow(
+    tmp_path: Path, url: str, token: str, session: str, *args: str
+) -> asyncio.subprocess.Process:
+    """``cmpc follow`` (ao=null) as a process of its own, with an empty config file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
+    env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cmp", "--server", url, "--token", token, "--session", session,
+        "follow", "--mpv-option", "ao=null", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+
+
 async def test_follow_plays_reports_and_stops_on_sigterm(tmp_path: Path) -> None:
     async with stage(tmp_path, {"tone.wav": 8000}, durations=False) as s:
         (item,) = s.items
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
-        env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
-        follower = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cmp",
-            "--server", s.daemon.url, "--token", s.token, "--session", s.session,
-            "follow", "--media-root", str(s.media), "--mpv-option", "ao=null",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
+        follower = await cmpc_follow(
+            tmp_path, s.daemon.url, s.token, s.session, "--media-root", str(s.media)
+        )
         try:
             await wait_for(lambda: len(s.view.followers) == 1, what="a report", timeout=20)
             await s.command("play")
@@ -58,13 +66,7 @@ async def test_follow_plays_reports_and_stops_on_sigterm(tmp_path: Path) -> None
 async def test_follow_an_unknown_session_is_one_line_and_exit_4(tmp_path: Path) -> None:
     async with Daemon(settings(tmp_path)) as daemon:
         token = admin_token(daemon)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
-        env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
-        follower = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cmp", "--server", daemon.url, "--token", token,
-            "--session", "nosuchsession", "follow", "--mpv-option", "ao=null",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
+        follower = await cmpc_follow(tmp_path, daemon.url, token, "nosuchsession")
         _, err = await asyncio.wait_for(follower.communicate(), 30)
         assert follower.returncode == 4, err.decode()
         assert b"Traceback" not in err
@@ -74,14 +76,9 @@ async def test_follow_an_unknown_session_is_one_line_and_exit_4(tmp_path: Path) 
 async def test_a_kicked_listener_stops_with_one_line_and_exit_3(tmp_path: Path) -> None:
     async with stage(tmp_path, {"tone.wav": 8000}) as s:
         issued = await s.host.call("session_listener", session=s.session, name="porch")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CMP")}
-        env["CMPC_CONFIG"] = str(tmp_path / "cmpc.toml")
-        follower = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cmp",
-            "--server", s.daemon.url, "--token", issued["token"], "--session", s.session,
-            "follow", "--media-root", str(s.media), "--mpv-option", "ao=null",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
+        follower = await cmpc_follow(
+            tmp_path, s.daemon.url, issued["token"], s.session, "--media-root", str(s.media)
+        )
         try:
             await wait_for(lambda: len(s.view.followers) == 1, what="a report", timeout=20)
             await s.command("play")
